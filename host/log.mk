@@ -1,0 +1,1 @@
+# log part of the host (sources and their tests)

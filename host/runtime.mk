@@ -1,0 +1,1 @@
+# runtime part of the host (sources and their tests)

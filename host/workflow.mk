@@ -1,0 +1,1 @@
+# workflow part of the host (sources and their tests)

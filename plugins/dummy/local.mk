@@ -1,0 +1,1 @@
+# plugins/dummy: Woodpecker's test backend, in C.

@@ -1,0 +1,1 @@
+# plugins/local: runs steps as host processes.
