@@ -1,10 +1,48 @@
-/* main.c - the perch command line (placeholder until the CLI lands). */
+/* main.c - the perch command: parse, dispatch, exit. */
 #include "config.h"
 
-#include <stdio.h>
+#include "app.h"
 
-int main(void)
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+int main(int argc, char **argv)
 {
-	puts(PACKAGE_STRING);
-	return 0;
+	/* A closed pipe on stdout is an error to report, not a reason to die
+	 * silently: writes fail with EPIPE instead. */
+	signal(SIGPIPE, SIG_IGN);
+
+	perch_app app;
+	int rc = perch_app_init(&app, argc, argv);
+	if (rc != PERCH_EXIT_OK) {
+		perch_app_free(&app);
+		return rc;
+	}
+	const char *cmd = app.command;
+	if (perch_app_bool(&app, "version") || (cmd && strcmp(cmd, "version") == 0)) {
+		printf("%s\n", PACKAGE_STRING);
+		rc = PERCH_EXIT_OK;
+	} else if (cmd == NULL) {
+		perch_help_main(&app, app.help ? stdout : stderr);
+		rc = app.help ? PERCH_EXIT_OK : PERCH_EXIT_USAGE;
+	} else if (strcmp(cmd, "help") == 0) {
+		if (app.n_args)
+			perch_help_command(&app, app.args[0], stdout);
+		else
+			perch_help_main(&app, stdout);
+		rc = PERCH_EXIT_OK;
+	} else if (app.help) {
+		perch_help_command(&app, cmd, stdout);
+		rc = PERCH_EXIT_OK;
+	} else if (strcmp(cmd, "backends") == 0) {
+		rc = perch_cmd_backends(&app);
+	} else if (strcmp(cmd, "run") == 0) {
+		rc = perch_cmd_run(&app);
+	} else {
+		fprintf(stderr, "perch: unknown command \"%s\"\nTry 'perch --help'.\n", cmd);
+		rc = PERCH_EXIT_USAGE;
+	}
+	perch_app_free(&app);
+	return rc;
 }

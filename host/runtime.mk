@@ -1,1 +1,2 @@
-# runtime part of the host (sources and their tests)
+# runtime: perch run (placeholder until the runtime lands)
+host_libperchhost_la_SOURCES += host/cmd_run.c
