@@ -39,7 +39,7 @@ void perch_buf_append(perch_buf *b, const void *data, size_t n);
 void perch_buf_puts(perch_buf *b, const char *s);
 void perch_buf_putc(perch_buf *b, char c);
 void perch_buf_printf(perch_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void perch_buf_vprintf(perch_buf *b, const char *fmt, va_list ap);
+void perch_buf_vprintf(perch_buf *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 /* Hands the data to the caller (who frees it) and resets b. */
 char *perch_buf_steal(perch_buf *b);
 void perch_buf_free(perch_buf *b);
