@@ -37,6 +37,10 @@ static const struct host_flag {
 	  "step logs on standard output: text, json or none"}, "run", NULL},
 	{{PERCH_FLAG_INIT, PERCH_FLAG_STRING, "logs-dir", NULL, NULL,
 	  "also write each step's log to a file in this folder"}, "run", NULL},
+	{{PERCH_FLAG_INIT, PERCH_FLAG_STRING, "task-uuid", NULL, NULL,
+	  "the workflow's task id given to the backend (default: a new ULID)"}, "run", NULL},
+	{{PERCH_FLAG_INIT, PERCH_FLAG_INT, "max-parallel", NULL, "1000",
+	  "at most this many steps of a stage run at once"}, "run", NULL},
 };
 
 static const char *owner_of(const char *name)

@@ -87,6 +87,8 @@ static int print_json(perch_app *app)
 		const perch_plugin *p = app->reg->refused[i];
 		json_object *o = json_object_new_object();
 		json_object_object_add(o, "name", p->name ? json_object_new_string(p->name) : NULL);
+		json_object_object_add(o, "version", NULL);
+		json_object_object_add(o, "abi", NULL);
 		json_object_object_add(o, "path", json_object_new_string(p->path));
 		json_object_object_add(o, "available", json_object_new_boolean(0));
 		json_object_object_add(o, "capabilities", json_object_new_array());
@@ -130,7 +132,7 @@ static int print_text(perch_app *app)
 				printf("  flags:\n");
 			any = true;
 			printf("    --%s (%s%s%s)  %s\n", d->name, perch_flag_kind_name(d->kind),
-			       d->default_value ? ", default " : "",
+			       d->default_value && *d->default_value ? ", default " : "",
 			       d->default_value ? d->default_value : "", d->usage);
 		}
 		if (!any)

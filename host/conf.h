@@ -7,7 +7,7 @@
  *   backend     = "docker";            # or "auto-detect"
  *   plugin_path = [ "/opt/perch/plugins" ];
  *   auto_detect = [ "docker", "local" ];
- *   backends: { docker: { stop_timeout = 30; }; };
+ *   backends: { local: { stop_timeout = "20s"; }; };
  *
  * Every error - syntax, unknown key, wrong type - is one line naming
  * file:line.  Keys under backends.<name> are checked against the flags

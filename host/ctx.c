@@ -1,10 +1,11 @@
 /*
- * ctx.c - perch_ctx.  Cancellation is a flag plus an eventfd that becomes
- * readable, so that plugins can put it into their own poll() sets.  A
- * deadline is enforced by a small thread that sleeps on a condition variable
- * until the deadline passes or the context is freed; contexts with deadlines
- * are few (one per cleanup, one per timed workflow), so a thread each is
- * cheaper than a shared timer wheel in code and in bugs.
+ * ctx.c - perch_ctx.  Cancellation is a flag plus a descriptor that becomes
+ * readable, so that plugins can put it into their own poll() sets.  The
+ * descriptor is a timerfd: cancelling arms it to expire at once, and a
+ * deadline arms it to expire at the deadline, so deadlines need no thread
+ * (a cleanup context is made for every destroy_step, so a thread each was
+ * measurable per step).  Nobody ever reads the timerfd: once expired it
+ * stays readable.
  */
 #include "config.h"
 
@@ -15,9 +16,10 @@
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 struct ctx_value {
@@ -27,20 +29,14 @@ struct ctx_value {
 
 struct perch_ctx {
 	perch_ctx *parent;
-	pthread_mutex_t lock;  /* guards children, next_sibling links */
+	pthread_mutex_t lock;  /* guards children and next_sibling links */
 	perch_ctx *children;
 	perch_ctx *next_sibling;
 	atomic_bool cancelled;
-	int efd;
-	int64_t deadline_ms;   /* INT64_MAX: none */
+	int tfd;
+	int64_t deadline_ms;   /* effective (own or inherited); INT64_MAX: none */
 	struct ctx_value *values;
 	size_t n_values;
-	/* deadline thread */
-	bool has_timer;
-	pthread_t timer;
-	pthread_mutex_t timer_lock;
-	pthread_cond_t timer_cond;
-	bool freeing;
 };
 
 static void link_child(perch_ctx *parent, perch_ctx *child)
@@ -63,23 +59,35 @@ static void unlink_child(perch_ctx *parent, perch_ctx *child)
 	pthread_mutex_unlock(&parent->lock);
 }
 
-perch_ctx *perch_ctx_new(perch_ctx *parent)
+static void arm(perch_ctx *c, int64_t at_ms)
+{
+	struct itimerspec its;
+	memset(&its, 0, sizeof its);
+	if (at_ms <= 0) {
+		its.it_value.tv_nsec = 1; /* relative: expire now */
+		timerfd_settime(c->tfd, 0, &its, NULL);
+	} else {
+		its.it_value.tv_sec = at_ms / 1000;
+		its.it_value.tv_nsec = (at_ms % 1000) * 1000000;
+		timerfd_settime(c->tfd, TFD_TIMER_ABSTIME, &its, NULL);
+	}
+}
+
+static perch_ctx *ctx_new(perch_ctx *parent, int64_t deadline_ms)
 {
 	perch_ctx *c = perch_xcalloc(1, sizeof *c);
 	pthread_mutex_init(&c->lock, NULL);
-	pthread_mutex_init(&c->timer_lock, NULL);
-	pthread_condattr_t ca;
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&c->timer_cond, &ca);
-	pthread_condattr_destroy(&ca);
-	c->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (c->efd < 0) {
-		/* Without an fd we cannot offer cancellation to plugins. */
-		perror("perch: eventfd");
+	c->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (c->tfd < 0) {
+		/* Without a descriptor we cannot offer cancellation to plugins. */
+		perror("perch: timerfd_create");
 		exit(3);
 	}
-	c->deadline_ms = INT64_MAX;
+	c->deadline_ms = deadline_ms;
+	if (parent && parent->deadline_ms < c->deadline_ms)
+		c->deadline_ms = parent->deadline_ms;
+	if (c->deadline_ms != INT64_MAX)
+		arm(c, c->deadline_ms > 0 ? c->deadline_ms : 1);
 	c->parent = parent;
 	if (parent) {
 		link_child(parent, c);
@@ -89,66 +97,32 @@ perch_ctx *perch_ctx_new(perch_ctx *parent)
 	return c;
 }
 
-static void *timer_main(void *arg)
+perch_ctx *perch_ctx_new(perch_ctx *parent)
 {
-	perch_ctx *c = arg;
-	struct timespec ts = {
-		.tv_sec = c->deadline_ms / 1000,
-		.tv_nsec = (c->deadline_ms % 1000) * 1000000,
-	};
-	bool fire = false;
-	pthread_mutex_lock(&c->timer_lock);
-	while (!c->freeing) {
-		int rc = pthread_cond_timedwait(&c->timer_cond, &c->timer_lock, &ts);
-		if (rc == ETIMEDOUT) {
-			fire = !c->freeing;
-			break;
-		}
-	}
-	pthread_mutex_unlock(&c->timer_lock);
-	if (fire)
-		perch_ctx_cancel(c);
-	return NULL;
+	return ctx_new(parent, INT64_MAX);
 }
 
 perch_ctx *perch_ctx_new_timeout(perch_ctx *parent, int64_t timeout_ms)
 {
-	perch_ctx *c = perch_ctx_new(parent);
-	c->deadline_ms = perch_mono_ms() + (timeout_ms < 0 ? 0 : timeout_ms);
-	pthread_attr_t attr;
-	pthread_attr_init(&attr);
-	pthread_attr_setstacksize(&attr, 64 * 1024);
-	if (pthread_create(&c->timer, &attr, timer_main, c) == 0)
-		c->has_timer = true;
-	else
-		perch_ctx_cancel(c); /* no timer: fail safe, cancelled now */
-	pthread_attr_destroy(&attr);
-	return c;
+	return ctx_new(parent, perch_mono_ms() + (timeout_ms < 0 ? 0 : timeout_ms));
 }
 
 void perch_ctx_free(perch_ctx *c)
 {
 	if (c == NULL)
 		return;
-	if (c->has_timer) {
-		pthread_mutex_lock(&c->timer_lock);
-		c->freeing = true;
-		pthread_cond_signal(&c->timer_cond);
-		pthread_mutex_unlock(&c->timer_lock);
-		pthread_join(c->timer, NULL);
-	}
 	if (c->parent)
 		unlink_child(c->parent, c);
-	/* Orphan any children still alive: they keep their own state. */
+	/* A child still alive is orphaned: it keeps its own values and
+	 * cancellation.  (ctx.h: never free a parent while a child is being
+	 * freed or used on another thread.) */
 	pthread_mutex_lock(&c->lock);
 	for (perch_ctx *ch = c->children; ch; ch = ch->next_sibling)
 		ch->parent = NULL;
 	pthread_mutex_unlock(&c->lock);
-	close(c->efd);
+	close(c->tfd);
 	free(c->values);
 	pthread_mutex_destroy(&c->lock);
-	pthread_mutex_destroy(&c->timer_lock);
-	pthread_cond_destroy(&c->timer_cond);
 	free(c);
 }
 
@@ -182,10 +156,7 @@ void perch_ctx_cancel(perch_ctx *c)
 	bool expected = false;
 	if (!atomic_compare_exchange_strong(&c->cancelled, &expected, true))
 		return;
-	uint64_t one = 1;
-	if (write(c->efd, &one, sizeof one) < 0) {
-		/* EAGAIN only if the counter is saturated: still readable. */
-	}
+	arm(c, 0);
 	pthread_mutex_lock(&c->lock);
 	for (perch_ctx *ch = c->children; ch; ch = ch->next_sibling)
 		perch_ctx_cancel(ch);
@@ -194,23 +165,27 @@ void perch_ctx_cancel(perch_ctx *c)
 
 bool perch_ctx_cancelled(const perch_ctx *c)
 {
-	return atomic_load(&((perch_ctx *)c)->cancelled);
+	if (atomic_load(&((perch_ctx *)c)->cancelled))
+		return true;
+	/* A passed deadline is a cancellation too; latch it so that the
+	 * children are told as well. */
+	if (c->deadline_ms != INT64_MAX && perch_mono_ms() >= c->deadline_ms) {
+		perch_ctx_cancel((perch_ctx *)c);
+		return true;
+	}
+	return false;
 }
 
-int perch_ctx_cancel_fd(const perch_ctx *c) { return c->efd; }
+int perch_ctx_cancel_fd(const perch_ctx *c) { return c->tfd; }
 
 int64_t perch_ctx_deadline_ms(const perch_ctx *c)
 {
-	int64_t d = INT64_MAX;
-	for (; c; c = c->parent)
-		if (c->deadline_ms < d)
-			d = c->deadline_ms;
-	return d;
+	return c->deadline_ms; /* children inherit their parent's at creation */
 }
 
 bool perch_ctx_wait(const perch_ctx *c, int64_t timeout_ms)
 {
-	struct pollfd p = {.fd = c->efd, .events = POLLIN};
+	struct pollfd p = {.fd = c->tfd, .events = POLLIN};
 	int64_t end = timeout_ms < 0 ? INT64_MAX : perch_mono_ms() + timeout_ms;
 	for (;;) {
 		if (perch_ctx_cancelled(c))

@@ -10,8 +10,10 @@
  *
  * Threads: every function is thread-safe except perch_ctx_set_value, which
  * must happen before the context is shared, and perch_ctx_free, which must
- * happen after every user is done (children first or concurrently is fine:
- * a child unlinks itself from its parent).
+ * happen after every user is done.  A child reads its parent while it lives
+ * and unlinks itself when freed, so a parent and its child must not be
+ * freed concurrently: free children first, or both on one thread (a parent
+ * freed first orphans its live children, which keep working).
  */
 #ifndef PERCH_HOST_CTX_H
 #define PERCH_HOST_CTX_H

@@ -114,7 +114,8 @@ static bool valid_flag_name(const char *s)
 	if (s == NULL || *s == '\0' || *s == '-')
 		return false;
 	for (; *s; s++)
-		if (!(islower((unsigned char)*s) || isdigit((unsigned char)*s) || *s == '-'))
+		if (!(islower((unsigned char)*s) || isdigit((unsigned char)*s) || *s == '-' ||
+		      *s == '_'))
 			return false;
 	return true;
 }
@@ -202,7 +203,7 @@ int perch_cli_add_plugin(perch_cli *cli, const char *plugin, const char *path,
 		}
 		if (!valid_flag_name(fl->name)) {
 			*err = perch_xasprintf("flag #%zu has an invalid name \"%s\" (want "
-					       "lower-case letters, digits and dashes)",
+					       "lower-case letters, digits, '-' and '_')",
 					       count, fl->name ? fl->name : "(null)");
 			return -1;
 		}
@@ -425,9 +426,28 @@ int perch_cli_check_conf(const perch_cli *cli, const perch_conf *conf, char **er
 			config_setting_t *s = config_setting_get_elem(g, (unsigned)j);
 			char *key = perch_xasprintf("backends.%s.%s", plugin, config_setting_name(s));
 			bool found = false;
-			for (size_t k = 0; k < cli->n && !found; k++)
+			const perch_flagdef *def = NULL;
+			for (size_t k = 0; k < cli->n && !found; k++) {
 				found = cli->defs[k].config_key &&
 					strcmp(cli->defs[k].config_key, key) == 0;
+				if (found)
+					def = &cli->defs[k];
+			}
+			if (found) {
+				char *text = NULL, **list = NULL;
+				size_t n_list = 0;
+				char *e = conf_value(conf, def, s, &text, &list, &n_list);
+				free(text);
+				for (size_t k = 0; k < n_list; k++)
+					free(list[k]);
+				free(list);
+				if (e) {
+					*err = e;
+					free(key);
+					free(w);
+					return -1;
+				}
+			}
 			if (!found) {
 				char *ws = perch_conf_where(conf, s);
 				char *flag = perch_xstrdup(config_setting_name(s));

@@ -88,7 +88,7 @@ void perch_help_command(const perch_app *app, const char *command, FILE *out)
 {
 	if (strcmp(command, "run") == 0) {
 		static const char *const opts[] = {"timeout", "result", "log-format", "logs-dir",
-						   "backend", "config"};
+						   "task-uuid", "max-parallel", "backend", "config"};
 		fprintf(out,
 			"Usage: perch run [OPTIONS] WORKFLOW.json\n"
 			"\n"

@@ -20,19 +20,26 @@ static void host_log(const perch_host *host, int32_t level, const char *message)
 {
 	const perch_plugin *p = host->host_data;
 	static const char *const names[] = {"error", "warning", "info", "debug"};
+	/* An unknown level is treated as the least important one. */
+	if (level < PERCH_LOG_ERROR || level > PERCH_LOG_DEBUG)
+		level = PERCH_LOG_DEBUG;
 	if (level > p->reg->log_level)
 		return;
-	if (level < 0 || level > PERCH_LOG_DEBUG)
-		level = PERCH_LOG_INFO;
 	char line[1400];
-	int n = snprintf(line, sizeof line, "perch: %s: %s: %s\n", p->name ? p->name : "plugin",
-			 names[level], message);
+	int n = snprintf(line, sizeof line, "perch: %s: %s: %s", p->name ? p->name : "plugin",
+			 names[level], message ? message : "");
 	if (n < 0)
 		return;
-	if ((size_t)n >= sizeof line) {
-		n = sizeof line - 1;
-		line[n - 1] = '\n';
-	}
+	if ((size_t)n >= sizeof line - 1)
+		n = sizeof line - 2;
+	/* One line, whatever the plugin sent: trailing newlines dropped,
+	 * inner ones and other control characters made visible as spaces. */
+	while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+		n--;
+	for (int i = 0; i < n; i++)
+		if ((unsigned char)line[i] < 0x20 && line[i] != '\t')
+			line[i] = ' ';
+	line[n++] = '\n';
 	/* One write per line: concurrent plugin threads never interleave. */
 	perch_write_all(2, line, (size_t)n);
 }

@@ -289,7 +289,8 @@ void perch_registry_scan(perch_registry *reg)
 			}
 		}
 		closedir(dir);
-		qsort(names, n, sizeof *names, cmp_str);
+		if (n > 1)
+			qsort(names, n, sizeof *names, cmp_str);
 		for (size_t i = 0; i < n; i++) {
 			char *path = perch_xasprintf("%s/%s", reg->dirs[d], names[i]);
 			struct stat st;
@@ -441,7 +442,8 @@ perch_plugin *perch_registry_select(perch_registry *reg, const char *name,
 		how = "plugin priority";
 		for (size_t i = 0; i < reg->n; i++)
 			push(&order, &n, reg->plugins[i]);
-		qsort(order, n, sizeof *order, cmp_priority);
+		if (n > 1)
+			qsort(order, n, sizeof *order, cmp_priority);
 	}
 	perch_plugin *chosen = NULL;
 	for (size_t i = 0; i < n && !chosen; i++) {

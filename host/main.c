@@ -6,12 +6,21 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 
 int main(int argc, char **argv)
 {
 	/* A closed pipe on stdout is an error to report, not a reason to die
 	 * silently: writes fail with EPIPE instead. */
 	signal(SIGPIPE, SIG_IGN);
+	/* A wide stage holds a pipe, a process handle and an eventfd per
+	 * step: lift the soft descriptor limit to the hard one, as daemons
+	 * do, so that 300 parallel steps do not hit the usual 1024. */
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max > 65536 ? 65536 : rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
 
 	perch_app app;
 	int rc = perch_app_init(&app, argc, argv);

@@ -1,2 +1,5 @@
-# runtime: perch run (placeholder until the runtime lands)
-host_libperchhost_la_SOURCES += host/cmd_run.c
+# runtime: perch run
+host_libperchhost_la_SOURCES += \
+	host/runtime.c host/runtime.h \
+	host/result.c \
+	host/cmd_run.c

@@ -33,7 +33,7 @@ typedef enum perch_flag_kind {
 typedef struct perch_flag {
 	uint32_t struct_size; /* sizeof(perch_flag) */
 	uint32_t kind;        /* perch_flag_kind */
-	const char *name;     /* "backend-dummy-state-dir"; [a-z0-9-]+ */
+	const char *name;     /* "backend-dummy-state-dir"; [a-z0-9_-]+ */
 	/* Environment variables, NULL-terminated; may be NULL.  First set wins. */
 	const char *const *env;
 	const char *default_value; /* textual, parsed like any value; NULL: none */

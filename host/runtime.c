@@ -1,0 +1,589 @@
+/* runtime.c - see runtime.h. */
+#include "config.h"
+
+#include "ctx.h"
+#include "logpipe.h"
+#include "runtime.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#define DEFAULT_STACK (512 * 1024)
+#define LOG_STACK (256 * 1024)
+
+struct run;
+
+struct step_run {
+	struct run *run;
+	perch_step_result *res;
+	const perch_step *step;
+	struct step_run **deps;
+	size_t n_deps;
+	/* scheduling, under run->lock */
+	bool launched;
+	bool released; /* the stage may move on: ended, or a detached step started */
+	bool ended;    /* the step is over (result final) */
+	bool thread_started;
+	pthread_t thread;
+	/* log reading */
+	int fd;
+	int stop_fd; /* eventfd: stop reading, the stream lingered too long */
+	perch_logstream *ls;
+	pthread_t log_thread;
+	bool log_thread_started;
+	atomic_llong last_read_ms;
+	bool log_done; /* under run->lock */
+};
+
+struct run {
+	const perch_run_opts *o;
+	perch_run_result *out;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct step_run *steps;
+	size_t n;
+	bool failed;          /* a non-ignored failure happened (earlier stages) */
+	size_t running;       /* step threads not yet released (under lock) */
+	bool self_cancelled;  /* failure: cancel cancelled the workflow */
+	atomic_bool ending;   /* destroy_workflow has begun: services are being stopped */
+};
+
+const char *perch_run_status_name(perch_run_status s)
+{
+	switch (s) {
+	case PERCH_RUN_SUCCESS: return "success";
+	case PERCH_RUN_FAILURE: return "failure";
+	case PERCH_RUN_KILLED: return "killed";
+	case PERCH_RUN_ERROR: return "error";
+	}
+	return "error";
+}
+
+__attribute__((format(printf, 3, 4))) static void say(const struct run *r, int level,
+						       const char *fmt, ...)
+{
+	if (level > r->o->log_level)
+		return;
+	perch_buf b = {0};
+	va_list ap;
+	perch_buf_puts(&b, "perch: ");
+	va_start(ap, fmt);
+	perch_buf_vprintf(&b, fmt, ap);
+	va_end(ap);
+	/* Secrets may appear in a plugin's error text: mask what we print. */
+	size_t n = 0;
+	char *masked = perch_masker_mask(r->o->masker, b.data, b.len, &n);
+	perch_buf_free(&b);
+	masked = perch_xrealloc(masked, n + 2);
+	masked[n++] = '\n';
+	perch_write_all(2, masked, n); /* one write: lines never interleave */
+	free(masked);
+}
+
+static perch_error new_error(void)
+{
+	perch_error e;
+	memset(&e, 0, sizeof e);
+	e.struct_size = sizeof e;
+	return e;
+}
+
+static char *error_text(const perch_error *e, perch_status st)
+{
+	if (e->message[0])
+		return perch_xstrndup(e->message, strnlen(e->message, sizeof e->message));
+	return perch_xasprintf("%s (status %d)", perch_status_name(st), st);
+}
+
+/* The step's own fault (bad input, missing image or shell) fails the step;
+ * anything else is the infrastructure's. */
+static bool is_infra(perch_status st)
+{
+	return !(st == PERCH_ERR_INVALID_INPUT || st == PERCH_ERR_NOT_FOUND ||
+		 st == PERCH_ERR_UNSUPPORTED);
+}
+
+static bool wf_cancelled(const struct run *r) { return perch_ctx_cancelled(r->o->wf_ctx); }
+
+static perch_ctx *cleanup_ctx(const struct run *r)
+{
+	return perch_ctx_new_timeout(r->o->cleanup_parent, r->o->cleanup_timeout_ms);
+}
+
+/* ---- logs ---------------------------------------------------------------- */
+
+static int64_t log_clock(void *arg)
+{
+	struct step_run *s = arg;
+	int64_t now = perch_mono_ms();
+	atomic_store(&s->last_read_ms, now);
+	return now;
+}
+
+static void *log_main(void *arg)
+{
+	struct step_run *s = arg;
+	char *err = NULL;
+	if (perch_logstream_pump_fd(s->ls, s->fd, s->stop_fd, log_clock, s, &err) < 0) {
+		say(s->run, PERCH_LOG_WARN, "step \"%s\": reading its log failed: %s",
+		    s->step->name, err);
+		free(err);
+	}
+	pthread_mutex_lock(&s->run->lock);
+	s->log_done = true;
+	pthread_cond_broadcast(&s->run->cond);
+	pthread_mutex_unlock(&s->run->lock);
+	return NULL;
+}
+
+static bool start_log(struct step_run *s, int64_t start_ms)
+{
+	char *err = NULL;
+	s->ls = perch_logstream_new(s->run->o->masker, s->step->name, s->step->uuid,
+				    start_ms, s->run->o->sinks, s->run->o->n_sinks, &err);
+	if (s->ls == NULL) {
+		say(s->run, PERCH_LOG_ERROR, "step \"%s\": %s", s->step->name, err);
+		s->res->error = err;
+		s->res->infra_error = true;
+		return false;
+	}
+	s->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	atomic_store(&s->last_read_ms, perch_mono_ms());
+	pthread_attr_t attr;
+	pthread_attr_init(&attr);
+	pthread_attr_setstacksize(&attr, LOG_STACK);
+	s->log_thread_started = s->stop_fd >= 0 &&
+				pthread_create(&s->log_thread, &attr, log_main, s) == 0;
+	pthread_attr_destroy(&attr);
+	if (!s->log_thread_started) {
+		/* Without a reader the step could block on a full pipe: fail
+		 * it as an infrastructure error rather than hang. */
+		s->res->error = perch_xstrdup("cannot start a log reader thread");
+		s->res->infra_error = true;
+		return false;
+	}
+	return true;
+}
+
+/* After the step ended: wait for end of stream, but close a stream that
+ * stays silent for PERCH_LOG_LINGER_MS. */
+static void finish_log(struct step_run *s)
+{
+	struct run *r = s->run;
+	if (s->log_thread_started) {
+		pthread_mutex_lock(&r->lock);
+		bool stopped = false;
+		while (!s->log_done) {
+			int64_t idle = perch_mono_ms() - atomic_load(&s->last_read_ms);
+			if (!stopped && idle >= PERCH_LOG_LINGER_MS) {
+				uint64_t one = 1;
+				if (write(s->stop_fd, &one, sizeof one) < 0) {
+					/* eventfd write cannot fail here */
+				}
+				stopped = true;
+				say(r, PERCH_LOG_WARN,
+				    "step \"%s\": its log stayed open %d ms after the step "
+				    "ended (a background process still holds it); closed it",
+				    s->step->name, PERCH_LOG_LINGER_MS);
+			}
+			struct timespec ts;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_nsec += 100 * 1000000;
+			if (ts.tv_nsec >= 1000000000) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000;
+			}
+			pthread_cond_timedwait(&r->cond, &r->lock, &ts);
+		}
+		pthread_mutex_unlock(&r->lock);
+		pthread_join(s->log_thread, NULL);
+		s->log_thread_started = false;
+	}
+	if (s->ls) {
+		char *err = NULL;
+		if (perch_logstream_finish(s->ls, perch_mono_ms(), &err) != 0) {
+			say(r, PERCH_LOG_WARN, "step \"%s\": %s", s->step->name, err);
+			free(err);
+		}
+		s->res->log_lines = perch_logstream_lines(s->ls);
+		perch_logstream_free(s->ls);
+		s->ls = NULL;
+	}
+	if (s->fd >= 0) {
+		close(s->fd);
+		s->fd = -1;
+	}
+	if (s->stop_fd >= 0) {
+		close(s->stop_fd);
+		s->stop_fd = -1;
+	}
+}
+
+/* ---- one step ------------------------------------------------------------ */
+
+static void release(struct step_run *s, bool ended)
+{
+	pthread_mutex_lock(&s->run->lock);
+	if (!s->released)
+		s->run->running--;
+	s->released = true;
+	if (ended)
+		s->ended = true;
+	pthread_cond_broadcast(&s->run->cond);
+	pthread_mutex_unlock(&s->run->lock);
+}
+
+static void destroy_step(struct step_run *s)
+{
+	struct run *r = s->run;
+	const perch_backend *be = r->o->plugin->entry;
+	perch_ctx *ctx = cleanup_ctx(r);
+	perch_error e = new_error();
+	perch_status st = be->destroy_step(r->o->plugin->inst, ctx, s->step, r->o->task_uuid, &e);
+	if (st != PERCH_OK) {
+		char *msg = error_text(&e, st);
+		say(r, PERCH_LOG_WARN, "step \"%s\": destroy_step failed: %s", s->step->name, msg);
+		free(msg);
+	}
+	perch_ctx_free(ctx);
+}
+
+static void judge(struct step_run *s)
+{
+	perch_step_result *res = s->res;
+	/* A step that ended because of cancellation was killed, not failed;
+	 * a service stopped because the workflow ended did what it should. */
+	bool stopped = s->step->detach && res->started && atomic_load(&s->run->ending);
+	bool failed = !res->cancelled && !stopped &&
+		      (res->oom_killed || (res->exited && res->exit_code != 0) || res->error != NULL);
+	res->failed = failed;
+	if (stopped) {
+		say(s->run, PERCH_LOG_DEBUG, "step \"%s\" (detached) stopped at the end of the "
+			    "workflow", s->step->name);
+		return;
+	}
+	const char *why = NULL;
+	char buf[64];
+	if (res->oom_killed)
+		why = "killed: out of memory";
+	else if (res->exited && res->exit_code != 0)
+		snprintf(buf, sizeof buf, "exit code %d", res->exit_code), why = buf;
+	else if (res->error)
+		why = res->error;
+	if (res->cancelled)
+		say(s->run, PERCH_LOG_INFO, "step \"%s\" cancelled%s%s", s->step->name,
+		    why ? ": " : "", why ? why : "");
+	else if (failed)
+		say(s->run, PERCH_LOG_INFO, "step \"%s\" failed: %s%s", s->step->name, why,
+		    strcmp(s->step->failure, PERCH_FAILURE_IGNORE) == 0 ? " (ignored)" : "");
+}
+
+static void *step_main(void *arg)
+{
+	struct step_run *s = arg;
+	struct run *r = s->run;
+	const perch_plugin *p = r->o->plugin;
+	const perch_backend *be = p->entry;
+	perch_step_result *res = s->res;
+	perch_error e = new_error();
+
+	res->started_ns = perch_real_ns();
+	int64_t start_ms = perch_mono_ms();
+	perch_status st = be->start_step(p->inst, r->o->wf_ctx, s->step, r->o->task_uuid, &e);
+	if (st != PERCH_OK) {
+		res->error = error_text(&e, st);
+		res->cancelled = wf_cancelled(r) || st == PERCH_ERR_CANCELLED;
+		res->infra_error = !res->cancelled && is_infra(st);
+		goto destroy;
+	}
+	res->started = true;
+	e = new_error();
+	int fd = -1;
+	st = be->tail_step(p->inst, r->o->wf_ctx, s->step, r->o->task_uuid, &fd, &e);
+	if (st != PERCH_OK || fd < 0) {
+		res->error = st != PERCH_OK ? error_text(&e, st)
+					    : perch_xstrdup("tail_step returned no descriptor");
+		res->cancelled = wf_cancelled(r) || st == PERCH_ERR_CANCELLED;
+		res->infra_error = !res->cancelled;
+		if (fd >= 0)
+			close(fd);
+		goto destroy;
+	}
+	s->fd = fd;
+	if (!start_log(s, start_ms))
+		goto destroy;
+	if (s->step->detach)
+		release(s, false); /* a started service lets the stage move on */
+
+	perch_state state;
+	memset(&state, 0, sizeof state);
+	state.struct_size = sizeof state;
+	e = new_error();
+	st = be->wait_step(p->inst, r->o->wf_ctx, s->step, r->o->task_uuid, &state, &e);
+	if (st == PERCH_OK) {
+		res->exited = state.exited;
+		res->exit_code = state.exit_code;
+		res->oom_killed = state.oom_killed;
+		if (!state.exited && !state.oom_killed && wf_cancelled(r))
+			res->cancelled = true;
+	} else if (st == PERCH_ERR_CANCELLED || wf_cancelled(r)) {
+		res->cancelled = true;
+		res->exited = state.exited;
+		res->exit_code = state.exit_code;
+		if (e.message[0])
+			res->error = error_text(&e, st);
+	} else {
+		res->error = error_text(&e, st);
+		res->infra_error = is_infra(st);
+	}
+	if (wf_cancelled(r) && !s->step->detach)
+		res->cancelled = true;
+
+destroy:
+	finish_log(s);
+	destroy_step(s);
+	res->finished_ns = perch_real_ns();
+	judge(s);
+	if (res->failed && strcmp(s->step->failure, PERCH_FAILURE_CANCEL) == 0 &&
+	    !s->step->detach) {
+		say(r, PERCH_LOG_INFO, "step \"%s\" has failure: cancel; cancelling the workflow",
+		    s->step->name);
+		pthread_mutex_lock(&r->lock);
+		r->self_cancelled = true;
+		pthread_mutex_unlock(&r->lock);
+		perch_ctx_cancel(r->o->wf_ctx);
+	}
+	release(s, true);
+	return NULL;
+}
+
+/* ---- stages -------------------------------------------------------------- */
+
+/* Detached steps fail the workflow only if they never started. */
+static bool counts_as_failure(const perch_step_result *res)
+{
+	return res->failed && (!res->step->detach || !res->started) &&
+	       strcmp(res->step->failure, PERCH_FAILURE_IGNORE) != 0;
+}
+
+static void skip(struct step_run *s, char *reason, bool cancelled)
+{
+	s->res->skipped = true;
+	s->res->cancelled = cancelled;
+	s->res->skip_reason = reason;
+	s->launched = s->released = s->ended = true;
+	if (!cancelled)
+		say(s->run, PERCH_LOG_INFO, "step \"%s\" skipped: %s", s->step->name, reason);
+}
+
+/* Launches what can start; returns false when every step is released.
+ * Called with r->lock held. */
+static bool schedule(struct run *r, struct step_run *first, size_t n, bool failed_before)
+{
+	bool progress = true, pending = false;
+	while (progress) {
+		progress = false;
+		pending = false;
+		for (size_t i = 0; i < n; i++) {
+			struct step_run *s = &first[i];
+			if (!s->released)
+				pending = true;
+			if (s->launched)
+				continue;
+			bool deps_ended = true, dep_failed = false;
+			for (size_t d = 0; d < s->n_deps; d++) {
+				if (!s->deps[d]->ended)
+					deps_ended = false;
+				else if (counts_as_failure(s->deps[d]->res))
+					dep_failed = true;
+			}
+			if (!deps_ended)
+				continue;
+			progress = true;
+			bool failed = failed_before || dep_failed;
+			bool at_cap = r->o->max_parallel && r->running >= r->o->max_parallel;
+			if (at_cap && !wf_cancelled(r)) {
+				progress = false; /* a slot frees up on release */
+				pending = true;
+				break;
+			}
+			if (wf_cancelled(r)) {
+				skip(s, perch_xstrdup("the workflow was cancelled"), true);
+			} else if (failed && !s->step->on_failure) {
+				skip(s, perch_xstrdup(dep_failed ? "a step it depends on failed and "
+								   "on_failure is false"
+								 : "an earlier step failed and "
+								   "on_failure is false"),
+				     false);
+			} else if (!failed && !s->step->on_success) {
+				skip(s, perch_xstrdup("on_success is false"), false);
+			} else {
+				s->launched = true;
+				pthread_attr_t attr;
+				pthread_attr_init(&attr);
+				pthread_attr_setstacksize(&attr, r->o->thread_stack ? r->o->thread_stack
+										    : DEFAULT_STACK);
+				if (pthread_create(&s->thread, &attr, step_main, s) == 0) {
+					s->thread_started = true;
+					r->running++;
+				} else {
+					s->res->error = perch_xasprintf("cannot start a thread: %s",
+									strerror(errno));
+					s->res->infra_error = s->res->failed = true;
+					s->released = s->ended = true;
+				}
+				pthread_attr_destroy(&attr);
+			}
+		}
+	}
+	return pending;
+}
+
+static void run_stage(struct run *r, struct step_run *first, size_t n)
+{
+	pthread_mutex_lock(&r->lock);
+	bool failed_before = r->failed;
+	while (schedule(r, first, n, failed_before))
+		pthread_cond_wait(&r->cond, &r->lock);
+	pthread_mutex_unlock(&r->lock);
+	/* Blocking steps are over; join their threads.  Detached ones run on. */
+	for (size_t i = 0; i < n; i++) {
+		struct step_run *s = &first[i];
+		if (s->thread_started && !s->step->detach) {
+			pthread_join(s->thread, NULL);
+			s->thread_started = false;
+		}
+		if (counts_as_failure(s->res))
+			r->failed = true;
+	}
+}
+
+static void link_deps(struct run *r, size_t first, size_t n)
+{
+	for (size_t i = first; i < first + n; i++) {
+		struct step_run *s = &r->steps[i];
+		const perch_strv *deps = &s->step->depends_on;
+		if (deps->len == 0)
+			continue;
+		s->deps = perch_xcalloc(deps->len, sizeof *s->deps);
+		for (size_t d = 0; d < deps->len; d++)
+			for (size_t j = first; j < first + n; j++)
+				if (strcmp(r->steps[j].step->name, deps->items[d]) == 0) {
+					/* The parser refused unknown names and cycles. */
+					s->deps[s->n_deps++] = &r->steps[j];
+					break;
+				}
+	}
+}
+
+static void destroy_workflow(struct run *r)
+{
+	const perch_backend *be = r->o->plugin->entry;
+	perch_ctx *ctx = cleanup_ctx(r);
+	perch_error e = new_error();
+	perch_status st = be->destroy_workflow(r->o->plugin->inst, ctx, &r->o->wf->config,
+					       r->o->task_uuid, &e);
+	if (st != PERCH_OK) {
+		char *msg = error_text(&e, st);
+		say(r, PERCH_LOG_WARN, "destroy_workflow failed: %s", msg);
+		free(msg);
+	}
+	perch_ctx_free(ctx);
+}
+
+void perch_runtime_run(const perch_run_opts *o, perch_run_result *out)
+{
+	const perch_config *cfg = &o->wf->config;
+	struct run r = {.o = o, .out = out};
+	pthread_mutex_init(&r.lock, NULL);
+	pthread_cond_init(&r.cond, NULL);
+	memset(out, 0, sizeof *out);
+	out->started_ns = perch_real_ns();
+
+	for (size_t i = 0; i < cfg->n_stages; i++)
+		r.n += cfg->stages[i]->n_steps;
+	out->steps = perch_xcalloc(r.n, sizeof *out->steps);
+	out->n_steps = r.n;
+	r.steps = perch_xcalloc(r.n, sizeof *r.steps);
+	size_t k = 0;
+	for (size_t i = 0; i < cfg->n_stages; i++) {
+		size_t first = k;
+		for (size_t j = 0; j < cfg->stages[i]->n_steps; j++, k++) {
+			r.steps[k] = (struct step_run){.run = &r, .res = &out->steps[k],
+						       .step = cfg->stages[i]->steps[j],
+						       .fd = -1, .stop_fd = -1};
+			out->steps[k].step = cfg->stages[i]->steps[j];
+			out->steps[k].stage = i;
+		}
+		link_deps(&r, first, k - first);
+	}
+
+	const perch_plugin *p = o->plugin;
+	perch_error e = new_error();
+	perch_status st = p->entry->setup_workflow(p->inst, o->wf_ctx, cfg, o->task_uuid, &e);
+	bool setup_ok = st == PERCH_OK;
+	if (!setup_ok) {
+		out->error = perch_xasprintf("setup_workflow failed: %s", e.message[0] ? e.message
+									 : perch_status_name(st));
+		say(&r, PERCH_LOG_ERROR, "%s", out->error);
+		for (size_t i = 0; i < r.n; i++)
+			skip(&r.steps[i], perch_xstrdup("workflow setup failed"), true);
+	} else {
+		k = 0;
+		for (size_t i = 0; i < cfg->n_stages; i++) {
+			run_stage(&r, &r.steps[k], cfg->stages[i]->n_steps);
+			k += cfg->stages[i]->n_steps;
+		}
+	}
+
+	/* Exactly once, also after a failed setup; it stops detached steps. */
+	atomic_store(&r.ending, true);
+	destroy_workflow(&r);
+	for (size_t i = 0; i < r.n; i++) {
+		if (r.steps[i].thread_started)
+			pthread_join(r.steps[i].thread, NULL);
+		free(r.steps[i].deps);
+	}
+
+	bool infra = !setup_ok, failure = false;
+	for (size_t i = 0; i < r.n; i++) {
+		const perch_step_result *res = &out->steps[i];
+		if (!counts_as_failure(res))
+			continue;
+		if (res->infra_error)
+			infra = true;
+		else
+			failure = true;
+	}
+	bool killed = perch_ctx_cancelled(o->wf_ctx) && !r.self_cancelled;
+	out->status = killed    ? PERCH_RUN_KILLED
+		      : infra   ? PERCH_RUN_ERROR
+		      : failure ? PERCH_RUN_FAILURE
+				: PERCH_RUN_SUCCESS;
+	if (r.self_cancelled && out->status == PERCH_RUN_SUCCESS)
+		out->status = PERCH_RUN_FAILURE;
+	out->finished_ns = perch_real_ns();
+	free(r.steps);
+	pthread_mutex_destroy(&r.lock);
+	pthread_cond_destroy(&r.cond);
+}
+
+void perch_run_result_free(perch_run_result *r)
+{
+	for (size_t i = 0; i < r->n_steps; i++) {
+		free(r->steps[i].error);
+		free(r->steps[i].skip_reason);
+	}
+	free(r->steps);
+	free(r->error);
+	memset(r, 0, sizeof *r);
+}
