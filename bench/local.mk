@@ -1,1 +1,11 @@
-# bench
+# bench: benchmark programs (built on demand: make bench/load_bench) and the
+# scripts that run them.  Results: docs/benchmarks.md.
+EXTRA_PROGRAMS = bench/load_bench
+bench_load_bench_SOURCES = bench/load_bench.c
+bench_load_bench_CFLAGS = $(AM_CFLAGS) $(JSONC_CFLAGS) $(LIBCONFIG_CFLAGS)
+bench_load_bench_LDADD = host/libperchhost.la
+CLEANFILES += $(EXTRA_PROGRAMS)
+EXTRA_DIST += bench/load.sh
+EXTRA_PROGRAMS += bench/runstat
+bench_runstat_SOURCES = bench/runstat.c
+EXTRA_DIST += bench/lib.sh bench/step_overhead.sh bench/fanout.sh bench/log_throughput.sh

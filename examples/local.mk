@@ -1,1 +1,7 @@
-# examples
+# examples: workflows the README and the tests run.
+examplesdir = $(docdir)/examples
+dist_examples_DATA = \
+	examples/hello.json \
+	examples/on-failure.json \
+	examples/service.json \
+	examples/secrets.json
