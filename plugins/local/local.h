@@ -328,6 +328,9 @@ void perch_local_sweep(perch_instance *inst, perch_local_proc *const *v,
  * that does not die within seconds of SIGKILL (stuck in the kernel) is
  * logged and left.  Thread-safe; concurrent stops of one group are fine.
  */
+/* Sends sig (and SIGCONT) to the step's process group unless its leader is
+ * already reaped.  Does not wait. */
+void perch_local_signal_group(perch_instance *inst, perch_local_proc *p, int sig);
 void perch_local_stop(perch_instance *inst, perch_local_proc *const *v,
 		      size_t n, int cancel_fd);
 

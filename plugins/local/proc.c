@@ -327,6 +327,16 @@ void perch_local_sweep(perch_instance *inst, perch_local_proc *const *v,
 			mark_done(inst, v[i]);
 }
 
+void perch_local_signal_group(perch_instance *inst, perch_local_proc *p, int sig)
+{
+	/* Only while the leader is unreaped: its pid, and so the group id,
+	 * cannot have been reused. */
+	if (perch_local_try_reap(inst, p))
+		return;
+	(void)kill(-p->pid, sig);
+	(void)kill(-p->pid, SIGCONT);
+}
+
 void perch_local_stop(perch_instance *inst, perch_local_proc *const *v,
 		      size_t n, int cancel_fd)
 {

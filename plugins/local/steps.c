@@ -25,6 +25,7 @@
 #include "local.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -521,10 +522,15 @@ perch_status perch_local_wait_step(perch_instance *inst, const perch_ctx *ctx,
 			perch_local_sweep(inst, one, 1, cancel_fd,
 					  inst->stop_timeout_ms);
 		} else {
-			/* Cancelled: the full grace, whatever ctx says. */
-			perch_local_stop(inst, one, 1, -1);
-			rc = perch_error_set(err, PERCH_ERR_CANCELLED,
-					     "step \"%s\" cancelled", st->name);
+			/* Cancelled: return promptly, as the contract asks.  The
+			 * group is asked to stop now; destroy_step, which runs on
+			 * the host's cleanup context, gives it the grace period
+			 * and kills what is left - so that a second signal to
+			 * the host (which cancels cleanup) can cut that short. */
+			perch_local_signal_group(inst, &st->proc, SIGTERM);
+			perch_local_step_unref(inst, st);
+			return perch_error_set(err, PERCH_ERR_CANCELLED,
+					       "step \"%s\" cancelled", st->name);
 		}
 		code = perch_local_exit_code(inst, &st->proc);
 		pthread_mutex_lock(&inst->lock);
