@@ -80,7 +80,7 @@ jq_check_lines() {
 count_marked() {
 	n=0
 	for e in /proc/[0-9]*/environ; do
-		if tr '\0' '\n' <"$e" 2>/dev/null | grep -qx "PERCH_TEST_MARK=$1"; then
+		if { tr '\0' '\n' <"$e"; } 2>/dev/null | grep -qx "PERCH_TEST_MARK=$1"; then
 			n=$((n + 1))
 		fi
 	done

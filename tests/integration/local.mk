@@ -2,10 +2,12 @@
 TESTS += \
 	tests/integration/install.sh \
 	tests/integration/run_dummy.sh \
+	tests/integration/run_local.sh \
 	tests/integration/bad_input.sh
 EXTRA_DIST += \
 	tests/integration/install.sh \
 	tests/integration/run_dummy.sh \
+	tests/integration/run_local.sh \
 	tests/integration/bad_input.sh
 
 # After a real `make install` (distcheck runs this with its own prefix):
