@@ -41,9 +41,12 @@ extern "C" {
 /*
  * The struct_size rule.  Every struct that crosses the boundary and may grow
  * starts with `uint32_t struct_size`, set by whoever allocated it to the
- * sizeof() it was compiled with.  Fields are only ever appended.  A reader
- * (or a writer into a buffer it did not allocate) touches a field only when
+ * sizeof() it was compiled with.  Fields are only ever appended, and a new
+ * field starts at or after the struct's previous sizeof() - never in its
+ * tail padding, which an older writer need not have zeroed.  A reader (or a
+ * writer into a buffer it did not allocate) touches a field only when
  * struct_size covers it; a field that is not covered is absent (zero/NULL).
+ * `make abi-check` enforces this against the committed v1 baseline.
  */
 #define PERCH_HAS_FIELD(ptr, type, field)                                     \
 	((ptr) != NULL &&                                                      \

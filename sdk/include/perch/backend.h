@@ -20,10 +20,18 @@
  * workflows (never twice at once for the same step).  is_available, load,
  * unload and get_capability are called on the host's control thread only.
  *
+ * Detached steps (services) end with the workflow: the host calls
+ * destroy_workflow while their wait_step may still be blocked, and
+ * destroy_workflow must make those waits return; the host then calls
+ * destroy_step for them, after destroy_workflow has returned, and that call
+ * must succeed (the step is already gone).
+ *
  * Ownership: every pointer the host passes (ctx, config, step, task_uuid,
  * out-parameters) is host-owned.  ctx and the out-parameters are valid for
- * the call only; config and step (and all they reach) stay valid until
- * destroy_workflow for that task returns.  A plugin never frees them.
+ * the call only; config and step (and all they reach) stay valid until the
+ * host's last call for that task has returned (destroy_workflow, or the
+ * destroy_step of a detached step that follows it).  A plugin never frees
+ * them and must not use them after that last call.
  *
  * Errors: every call returns a perch_status; on failure it may fill err (a
  * host buffer, see perch/abi.h) with one human line.  A plugin never calls

@@ -4,8 +4,10 @@
  * A capability is a const table of functions returned by get_capability(id).
  * Ids are "<namespace>.<name>/<revision>": perch's own use "perch.", third
  * parties use reverse DNS ("org.example.ci.snapshots/1").  A new revision of
- * a capability is a new id; a table never changes meaning under its id, and
- * like every growable struct it starts with struct_size.
+ * a capability is a new id; a table never changes meaning under its id.
+ * Like every growable struct it starts with struct_size and may gain calls
+ * at its end under the same id (the host uses a call only if struct_size
+ * covers it); changing or removing a call needs a new id.
  *
  * Backends that cannot discover or resume (local) simply return NULL.
  */

@@ -17,8 +17,8 @@
  * perch_backend_info and the discovered-workflow structs begin with
  * struct_size and only grow at the end.  Arrays of growable structs are
  * arrays of pointers, so their stride never changes.  The small value structs
- * (perch_kv, perch_strv, perch_auth, perch_conn, perch_host_alias,
- * perch_port, perch_secret) are frozen for v1.
+ * (perch_kv, perch_strv, perch_map, perch_auth, perch_conn,
+ * perch_host_alias, perch_port, perch_secret) are frozen for v1.
  */
 #ifndef PERCH_TYPES_H
 #define PERCH_TYPES_H
