@@ -11,6 +11,7 @@
 static const char *const env_config[] = {"PERCH_CONFIG", NULL};
 static const char *const env_backend[] = {"PERCH_BACKEND", "WOODPECKER_BACKEND", NULL};
 static const char *const env_log_level[] = {"PERCH_LOG_LEVEL", NULL};
+static const char *const env_socket[] = {"PERCH_SOCKET", NULL};
 
 /* perch's own flags.  owner is the command they belong to ("perch" for
  * global ones); config is their top-level config-file key, if any. */
@@ -28,9 +29,10 @@ static const struct host_flag {
 	{{PERCH_FLAG_INIT, PERCH_FLAG_BOOL, "help", NULL, NULL, "show help and exit"}, "perch", NULL},
 	{{PERCH_FLAG_INIT, PERCH_FLAG_BOOL, "version", NULL, NULL, "show the version and exit"},
 	 "perch", NULL},
-	{{PERCH_FLAG_INIT, PERCH_FLAG_BOOL, "json", NULL, NULL, "print JSON"}, "backends", NULL},
+	{{PERCH_FLAG_INIT, PERCH_FLAG_BOOL, "json", NULL, NULL, "print JSON"},
+	 "backends,ps,status", NULL},
 	{{PERCH_FLAG_INIT, PERCH_FLAG_DURATION, "timeout", NULL, NULL,
-	  "cancel the workflow after this long (for example 30m)"}, "run", NULL},
+	  "cancel the workflow after this long (for example 30m)"}, "run,submit", NULL},
 	{{PERCH_FLAG_INIT, PERCH_FLAG_STRING, "result", NULL, NULL,
 	  "write the result as JSON to this file"}, "run", NULL},
 	{{PERCH_FLAG_INIT, PERCH_FLAG_STRING, "log-format", NULL, "text",
@@ -41,6 +43,12 @@ static const struct host_flag {
 	  "the workflow's task id given to the backend (default: a new ULID)"}, "run", NULL},
 	{{PERCH_FLAG_INIT, PERCH_FLAG_INT, "max-parallel", NULL, "1000",
 	  "at most this many steps of a stage run at once"}, "run", NULL},
+	{{PERCH_FLAG_INIT, PERCH_FLAG_STRING, "socket", env_socket, NULL,
+	  "the daemon's control socket (default: control_socket in the config, else "
+	  "/run/perch/perch.sock)"}, "daemon,submit,ps,logs,cancel,wait,status,reload", NULL},
+	{{PERCH_FLAG_INIT, PERCH_FLAG_BOOL, "follow", NULL, NULL,
+	  "stream the logs until the workflow ends, then exit like perch wait"},
+	 "submit,logs", NULL},
 };
 
 static const char *owner_of(const char *name)
@@ -64,6 +72,26 @@ static const char *prescan_config(int argc, char **argv)
 			path = argv[i] + 9;
 	}
 	return path;
+}
+
+/* The command, as far as it can be told before plugins are scanned (their
+ * flags are unknown yet, so only perch's own options are skipped). */
+static const char *prescan_command(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		if (strcmp(a, "--") == 0)
+			return i + 1 < argc ? argv[i + 1] : NULL;
+		if (a[0] != '-' || strcmp(a, "-") == 0)
+			return a;
+		if (a[1] != '-' || strchr(a, '=') != NULL)
+			continue;
+		for (size_t k = 0; k < sizeof host_flags / sizeof *host_flags; k++)
+			if (strcmp(host_flags[k].flag.name, a + 2) == 0 &&
+			    host_flags[k].flag.kind != PERCH_FLAG_BOOL)
+				i++; /* its value */
+	}
+	return NULL;
 }
 
 static int usage_error(const perch_app *app, char *msg)
@@ -138,6 +166,22 @@ static int parse_argv(perch_app *app, int argc, char **argv)
 	return PERCH_EXIT_OK;
 }
 
+/* True if command is in owner, a comma-separated list of commands. */
+static bool owner_has(const char *owner, const char *command)
+{
+	size_t n = strlen(command);
+	for (const char *p = owner; *p;) {
+		const char *end = strchr(p, ',');
+		size_t len = end ? (size_t)(end - p) : strlen(p);
+		if (len == n && strncmp(p, command, n) == 0)
+			return true;
+		if (end == NULL)
+			break;
+		p = end + 1;
+	}
+	return false;
+}
+
 /* Options of one command may not be used with another. */
 static int check_option_owners(perch_app *app)
 {
@@ -148,9 +192,21 @@ static int check_option_owners(perch_app *app)
 		const char *owner = owner_of(d->name);
 		if (strcmp(owner, "perch") == 0)
 			continue;
-		if (app->command == NULL || strcmp(app->command, owner) != 0)
-			return usage_error(app, perch_xasprintf("option --%s belongs to 'perch %s'",
-								d->name, owner));
+		if (app->command == NULL || !owner_has(owner, app->command)) {
+			if (strchr(owner, ',') == NULL)
+				return usage_error(app, perch_xasprintf("option --%s belongs to "
+									"'perch %s'", d->name, owner));
+			perch_buf b = {0};
+			for (const char *p = owner; *p; p++)
+				if (*p == ',')
+					perch_buf_puts(&b, "', 'perch ");
+				else
+					perch_buf_putc(&b, *p);
+			int rc = usage_error(app, perch_xasprintf("option --%s belongs to 'perch %s'",
+								  d->name, b.data));
+			perch_buf_free(&b);
+			return rc;
+		}
 	}
 	return PERCH_EXIT_OK;
 }
@@ -172,6 +228,8 @@ int perch_app_init(perch_app *app, int argc, char **argv)
 {
 	memset(app, 0, sizeof *app);
 	app->argv0 = argc > 0 ? argv[0] : "perch";
+	app->argc = argc;
+	app->argv = argv;
 	app->cli = perch_cli_new();
 	for (size_t i = 0; i < sizeof host_flags / sizeof *host_flags; i++)
 		perch_cli_add_host(app->cli, &host_flags[i].flag, host_flags[i].config);
@@ -184,14 +242,21 @@ int perch_app_init(perch_app *app, int argc, char **argv)
 		return PERCH_EXIT_USAGE;
 	}
 	app->reg = perch_registry_new(app->cli);
-	perch_registry_default_dirs(app->reg, app->conf);
-	perch_registry_scan(app->reg);
+	/* A client of the daemon only needs the daemon's address: it loads no
+	 * plugin, takes no backend option, and does not stop at a config whose
+	 * backend settings name a plugin that is not installed here. */
+	const char *early = prescan_command(argc, argv);
+	bool client = early && perch_is_client_command(early);
+	if (!client) {
+		perch_registry_default_dirs(app->reg, app->conf);
+		perch_registry_scan(app->reg);
+	}
 
 	int rc = parse_argv(app, argc, argv);
 	if (rc != PERCH_EXIT_OK)
 		return rc;
 	if (perch_cli_resolve(app->cli, app->conf, &err) != 0 ||
-	    perch_cli_check_conf(app->cli, app->conf, &err) != 0) {
+	    (!client && perch_cli_check_conf(app->cli, app->conf, &err) != 0)) {
 		fprintf(stderr, "perch: %s\n", err);
 		free(err);
 		return PERCH_EXIT_USAGE;

@@ -35,6 +35,8 @@ typedef struct perch_app {
 	char **args;         /* positional arguments after the command */
 	size_t n_args;
 	bool help;
+	int argc;            /* as given to perch_app_init (the daemon re-reads */
+	char **argv;         /* its configuration with them); not owned */
 } perch_app;
 
 /* Sets up everything above.  Returns PERCH_EXIT_OK or an exit code after
@@ -58,5 +60,11 @@ void perch_help_command(const perch_app *app, const char *command, FILE *out);
 /* Commands. */
 int perch_cmd_backends(perch_app *app);
 int perch_cmd_run(perch_app *app);
+/* perch daemon (daemon.c) and its clients (client.c): submit, ps, logs,
+ * cancel, wait, status, reload. */
+int perch_cmd_daemon(perch_app *app);
+int perch_cmd_client(perch_app *app);
+/* True if command is one of the client commands. */
+bool perch_is_client_command(const char *command);
 
 #endif

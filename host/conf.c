@@ -4,7 +4,10 @@
 #include "conf.h"
 #include "util.h"
 
+#include <perch/flags.h>
+
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -72,6 +75,101 @@ static char *string_list(const perch_conf *conf, config_setting_t *s, char ***ou
 	return NULL;
 }
 
+static char *bad_value(const perch_conf *conf, const config_setting_t *s, const char *want)
+{
+	char *w = perch_conf_where(conf, s);
+	char *e = perch_xasprintf("%s: %s: expected %s, got %s", w, config_setting_name(s), want,
+				  perch_conf_type_name(s));
+	free(w);
+	return e;
+}
+
+static char *bad_text(const perch_conf *conf, const config_setting_t *s, const char *why)
+{
+	char *w = perch_conf_where(conf, s);
+	char *e = perch_xasprintf("%s: %s: %s", w, config_setting_name(s), why);
+	free(w);
+	return e;
+}
+
+static bool is_int(const config_setting_t *s)
+{
+	return config_setting_type(s) == CONFIG_TYPE_INT || config_setting_type(s) == CONFIG_TYPE_INT64;
+}
+
+static char *get_path(const perch_conf *conf, config_setting_t *s, const char **out)
+{
+	if (config_setting_type(s) != CONFIG_TYPE_STRING)
+		return bad_value(conf, s, "a string");
+	const char *v = config_setting_get_string(s);
+	if (v[0] != '/')
+		return bad_text(conf, s, "must be an absolute path");
+	*out = v;
+	return NULL;
+}
+
+static char *get_int(const perch_conf *conf, config_setting_t *s, int64_t min, int64_t *out)
+{
+	if (!is_int(s))
+		return bad_value(conf, s, "an integer");
+	long long v = config_setting_get_int64(s);
+	if (v < min) {
+		char why[64];
+		snprintf(why, sizeof why, "must be at least %lld, got %lld", (long long)min, v);
+		return bad_text(conf, s, why);
+	}
+	*out = v;
+	return NULL;
+}
+
+static char *get_duration(const perch_conf *conf, config_setting_t *s, int64_t *out)
+{
+	if (config_setting_type(s) != CONFIG_TYPE_STRING)
+		return bad_value(conf, s, "a duration string such as \"30s\"");
+	if (!perch_parse_duration(config_setting_get_string(s), out) || *out < 0)
+		return bad_text(conf, s, "not a duration (for example 30s, 1m30s, 250ms)");
+	return NULL;
+}
+
+/* The keys of perch daemon; NULL if name is not one of them, else "" or
+ * the error. */
+static char *check_daemon_key(perch_conf *conf, config_setting_t *s, const char *name)
+{
+	if (strcmp(name, "control_socket") == 0)
+		return get_path(conf, s, &conf->control_socket);
+	if (strcmp(name, "state_dir") == 0)
+		return get_path(conf, s, &conf->state_dir);
+	if (strcmp(name, "max_workflows") == 0)
+		return get_int(conf, s, 1, &conf->max_workflows);
+	if (strcmp(name, "max_queue") == 0)
+		return get_int(conf, s, 0, &conf->max_queue);
+	if (strcmp(name, "shutdown_timeout") == 0)
+		return get_duration(conf, s, &conf->shutdown_timeout_ms);
+	if (strcmp(name, "adopt_grace") == 0)
+		return get_duration(conf, s, &conf->adopt_grace_ms);
+	if (strcmp(name, "retention") == 0) {
+		if (is_int(s))
+			return get_int(conf, s, 0, &conf->retention_count);
+		if (config_setting_type(s) == CONFIG_TYPE_STRING)
+			return get_duration(conf, s, &conf->retention_ms);
+		return bad_value(conf, s, "a count (integer) or an age (duration string)");
+	}
+	if (strcmp(name, "swap") == 0) {
+		if (config_setting_type(s) != CONFIG_TYPE_STRING)
+			return bad_value(conf, s, "a string");
+		const char *v = config_setting_get_string(s);
+		if (strcmp(v, "finish") != 0 && strcmp(v, "adopt") != 0) {
+			char *why = perch_xasprintf("must be \"finish\" or \"adopt\", got \"%s\"", v);
+			char *e = bad_text(conf, s, why);
+			free(why);
+			return e;
+		}
+		conf->swap = v;
+		return NULL;
+	}
+	return perch_xstrdup("");
+}
+
 static char *check_top(perch_conf *conf)
 {
 	config_setting_t *root = config_root_setting(&conf->cfg);
@@ -102,7 +200,10 @@ static char *check_top(perch_conf *conf)
 			} else {
 				conf->backends = s;
 			}
+		} else if ((err = check_daemon_key(conf, s, name)) == NULL || *err != '\0') {
+			/* a daemon key: valid, or err says why not */
 		} else {
+			free(err);
 			char *w = perch_conf_where(conf, s);
 			err = perch_xasprintf("%s: unknown key \"%s\" (known: backend, "
 					      "plugin_path, auto_detect, backends)", w, name);
@@ -117,6 +218,8 @@ static char *check_top(perch_conf *conf)
 perch_conf *perch_conf_open(const char *explicit_path, char **err)
 {
 	perch_conf *conf = perch_xcalloc(1, sizeof *conf);
+	conf->max_workflows = conf->max_queue = conf->shutdown_timeout_ms = -1;
+	conf->retention_count = conf->retention_ms = conf->adopt_grace_ms = -1;
 	const char *path = explicit_path;
 	bool optional = false;
 	if (path == NULL || *path == '\0')

@@ -9,6 +9,19 @@
  *   auto_detect = [ "docker", "local" ];
  *   backends: { local: { stop_timeout = "20s"; }; };
  *
+ * and those of `perch daemon` (docs/daemon-protocol.md); each is unset
+ * (NULL or -1) unless the file has it, and the daemon picks the default:
+ *
+ *   control_socket   = "/run/perch/perch.sock";  # absolute path
+ *   state_dir        = "/var/lib/perch";         # absolute path
+ *   max_workflows    = 4;        # >= 1: workflows running at once
+ *   max_queue        = 100;      # >= 0: accepted workflows waiting
+ *   shutdown_timeout = "1m";     # SIGTERM: how long running ones may finish
+ *   retention        = 1000;     # finished workflows kept: a count ...
+ *   retention        = "168h";   # ... or an age
+ *   swap             = "finish"; # or "adopt": hand running workflows over
+ *   adopt_grace      = "5m";     # unknown leftovers are destroyed after it
+ *
  * Every error - syntax, unknown key, wrong type - is one line naming
  * file:line.  Keys under backends.<name> are checked against the flags
  * that plugin declares (see flags.h); this file only parses and types the
@@ -20,6 +33,7 @@
 #include <libconfig.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct perch_conf {
 	char *path;          /* the file read, or NULL when none */
@@ -30,6 +44,16 @@ typedef struct perch_conf {
 	char **auto_detect;  /* owned */
 	size_t n_auto_detect;
 	config_setting_t *backends; /* the backends group, or NULL */
+	/* perch daemon; strings point into cfg */
+	const char *control_socket;  /* NULL: not set */
+	const char *state_dir;       /* NULL: not set */
+	int64_t max_workflows;       /* -1: not set */
+	int64_t max_queue;           /* -1: not set */
+	int64_t shutdown_timeout_ms; /* -1: not set */
+	int64_t retention_count;     /* -1: not set (or retention is an age) */
+	int64_t retention_ms;        /* -1: not set (or retention is a count) */
+	const char *swap;            /* NULL, "finish" or "adopt" */
+	int64_t adopt_grace_ms;      /* -1: not set */
 } perch_conf;
 
 /* Picks the file (explicit may be NULL) and loads it.  Returns NULL with a

@@ -338,6 +338,35 @@ static char *conf_value(const perch_conf *conf, const perch_flagdef *d, config_s
 	return NULL;
 }
 
+/* text in double quotes for a one-line message: a value from the
+ * environment or a config string may hold a newline (found by
+ * tests/fuzz/fuzz_conf.c), which would split the error in two.  Quotes,
+ * backslashes and control bytes are escaped; everything else is kept.
+ * malloc'd. */
+static char *quoted(const char *text)
+{
+	static const char hex[] = "0123456789abcdef";
+	perch_buf b = {0};
+	perch_buf_putc(&b, '"');
+	for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
+		if (*p == '"' || *p == '\\') {
+			perch_buf_putc(&b, '\\');
+			perch_buf_putc(&b, (char)*p);
+		} else if (*p == '\n') {
+			perch_buf_puts(&b, "\\n");
+		} else if (*p == '\t') {
+			perch_buf_puts(&b, "\\t");
+		} else if (*p < 0x20 || *p == 0x7f) {
+			char esc[5] = {'\\', 'x', hex[*p >> 4], hex[*p & 15], '\0'};
+			perch_buf_puts(&b, esc);
+		} else {
+			perch_buf_putc(&b, (char)*p);
+		}
+	}
+	perch_buf_putc(&b, '"');
+	return perch_buf_steal(&b);
+}
+
 int perch_cli_resolve(perch_cli *cli, const perch_conf *conf, char **err)
 {
 	for (size_t i = 0; i < cli->n; i++) {
@@ -387,8 +416,10 @@ int perch_cli_resolve(perch_cli *cli, const perch_conf *conf, char **err)
 			continue;
 		char *why = perch_flag_parse(d, text);
 		if (why) {
-			*err = perch_xasprintf("invalid value \"%s\" for --%s (from %s): %s", text,
+			char *q = quoted(text);
+			*err = perch_xasprintf("invalid value %s for --%s (from %s): %s", q,
 					       d->name, d->where, why);
+			free(q);
 			free(why);
 			free(owned);
 			return -1;

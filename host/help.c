@@ -71,6 +71,14 @@ void perch_help_main(const perch_app *app, FILE *out)
 		"Commands:\n"
 		"  run WORKFLOW.json    run a workflow to its end ('-' reads standard input)\n"
 		"  backends [--json]    list the backend plugins found, and the files refused\n"
+		"  daemon               run as a long-lived host with a control socket\n"
+		"  submit WORKFLOW.json hand a workflow to the daemon [--follow]\n"
+		"  ps [--json]          the daemon's running, queued and recent workflows\n"
+		"  logs ID [--follow]   a workflow's step logs\n"
+		"  wait ID              wait for a workflow; exit as perch run would have\n"
+		"  cancel ID            cancel a queued or running workflow\n"
+		"  status [--json]      the daemon: backends, versions, capabilities, queue\n"
+		"  reload               re-read the config and plugins (as SIGHUP does)\n"
 		"  help [COMMAND]       show help\n"
 		"  version              show the version\n"
 		"\n"
@@ -122,6 +130,60 @@ void perch_help_command(const perch_app *app, const char *command, FILE *out)
 			"\n"
 			"Options:\n"
 			"  --json    print a JSON array instead of text\n");
+	} else if (strcmp(command, "daemon") == 0) {
+		static const char *const opts[] = {"config", "socket", "backend", "log-level"};
+		fprintf(out,
+			"Usage: perch daemon [--config FILE] [--socket PATH]\n"
+			"\n"
+			"Runs perch as a long-lived host.  Clients (perch submit, ps, logs, wait,\n"
+			"cancel, status, reload) talk to it over a unix socket (mode 0660) with the\n"
+			"JSON-lines protocol of docs/daemon-protocol.md.  Every accepted workflow is\n"
+			"kept in the state directory (config, step progress, logs, result), so that\n"
+			"a restarted daemon adopts what was running: steps of backends that can\n"
+			"discover and resume are taken up again; the others are cleaned up and\n"
+			"reported lost, with the reason.\n"
+			"\n"
+			"SIGHUP or perch reload re-reads the config (a broken one is refused and the\n"
+			"old stays) and the plugin folders: a changed plugin file is loaded as a new\n"
+			"version beside the old one; new workflows use it at once, running ones stay\n"
+			"on theirs (or, with swap = \"adopt\", are handed over when the new version\n"
+			"can resume), and an old version is unloaded when its last workflow ends.\n"
+			"SIGTERM stops accepting, lets running workflows finish for\n"
+			"shutdown_timeout, then leaves them for adoption or cancels them; a second\n"
+			"signal cancels at once.\n"
+			"\n"
+			"Config keys: control_socket (default /run/perch/perch.sock), state_dir\n"
+			"(/var/lib/perch), max_workflows (4), max_queue (100), shutdown_timeout\n"
+			"(\"1m\"), retention (1000 workflows, or an age such as \"168h\"), swap\n"
+			"(\"finish\" or \"adopt\"), adopt_grace (\"5m\").\n"
+			"\n"
+			"Options:\n");
+		print_owned(app, opts, sizeof opts / sizeof *opts, out);
+	} else if (perch_is_client_command(command)) {
+		static const char *const opts[] = {"socket", "config", "follow", "json", "timeout",
+						   "backend"};
+		fprintf(out,
+			"Usage: perch submit WORKFLOW.json [--follow] [--backend NAME] [--timeout D]\n"
+			"       perch ps [--json]\n"
+			"       perch logs ID [--follow]\n"
+			"       perch wait ID\n"
+			"       perch cancel ID\n"
+			"       perch status [--json]\n"
+			"       perch reload\n"
+			"\n"
+			"Talk to a running perch daemon through its control socket: --socket, else\n"
+			"$PERCH_SOCKET, else control_socket in the config, else\n"
+			"/run/perch/perch.sock.  submit prints the new workflow's id as the last word\n"
+			"of its last line.  An id may be shortened to a unique prefix.\n"
+			"\n"
+			"Options:\n");
+		print_owned(app, opts, sizeof opts / sizeof *opts, out);
+		fprintf(out,
+			"\n"
+			"Exit codes: wait, submit --follow and logs --follow exit as perch run would\n"
+			"have for the workflow (0 success, 1 a step failed, 3 error or lost, 130\n"
+			"cancelled); otherwise 0; 2 for bad input (unknown id, malformed workflow);\n"
+			"3 when the daemon cannot be reached or refuses (queue full, shutting down).\n");
 	} else {
 		perch_help_main(app, out);
 	}

@@ -82,6 +82,26 @@ void perch_registry_free(perch_registry *reg)
 	free(reg);
 }
 
+void perch_registry_release(perch_registry *reg)
+{
+	for (size_t i = 0; i < reg->n; i++) {
+		perch_plugin_unload(reg->plugins[i]);
+		close_handle(reg->plugins[i]);
+	}
+	for (size_t i = 0; i < reg->n_refused; i++)
+		close_handle(reg->refused[i]);
+}
+
+bool perch_loader_is_mapped(const char *path)
+{
+	pthread_mutex_lock(&ltdl_lock);
+	void *h = dlopen(path, RTLD_LAZY | RTLD_LOCAL | RTLD_NOLOAD);
+	if (h)
+		dlclose(h); /* NOLOAD took a reference: give it back */
+	pthread_mutex_unlock(&ltdl_lock);
+	return h != NULL;
+}
+
 void perch_registry_add_dir(perch_registry *reg, const char *dir)
 {
 	if (dir == NULL || *dir == '\0')

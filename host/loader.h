@@ -98,6 +98,17 @@ perch_plugin *perch_registry_select(perch_registry *reg, const char *name,
 				    const perch_conf *conf, const perch_ctx *ctx,
 				    char **explain, char **err, int *exit_code);
 
+/* Unloads every instance and closes every plugin's handle, keeping the
+ * records (path, name, error) readable; entries become NULL.  For a
+ * registry that was scanned only to learn which plugins exist (the
+ * daemon loads its own copies).  Control thread. */
+void perch_registry_release(perch_registry *reg);
+
+/* True when the dynamic loader still has the object at path mapped
+ * (dlopen with RTLD_NOLOAD): after unloading a version, this verifies
+ * that it is really gone.  Control thread. */
+bool perch_loader_is_mapped(const char *path);
+
 /* Fills the host table given to a plugin (hosttable.c). */
 void perch_host_table_init(perch_host *table, perch_plugin *p);
 

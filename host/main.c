@@ -48,6 +48,10 @@ int main(int argc, char **argv)
 		rc = perch_cmd_backends(&app);
 	} else if (strcmp(cmd, "run") == 0) {
 		rc = perch_cmd_run(&app);
+	} else if (strcmp(cmd, "daemon") == 0) {
+		rc = perch_cmd_daemon(&app);
+	} else if (perch_is_client_command(cmd)) {
+		rc = perch_cmd_client(&app);
 	} else {
 		fprintf(stderr, "perch: unknown command \"%s\"\nTry 'perch --help'.\n", cmd);
 		rc = PERCH_EXIT_USAGE;

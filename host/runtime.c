@@ -26,6 +26,9 @@ struct step_run {
 	struct run *run;
 	perch_step_result *res;
 	const perch_step *step;
+	size_t index;        /* in workflow order */
+	perch_step_plan plan;
+	uint64_t lines_base; /* RESUME: log lines the host already has */
 	struct step_run **deps;
 	size_t n_deps;
 	/* scheduling, under run->lock */
@@ -55,7 +58,79 @@ struct run {
 	size_t running;       /* step threads not yet released (under lock) */
 	bool self_cancelled;  /* failure: cancel cancelled the workflow */
 	atomic_bool ending;   /* destroy_workflow has begun: services are being stopped */
+	perch_run_control *ctl; /* may be NULL */
 };
+
+/* ---- abandoning ------------------------------------------------------------ */
+
+struct perch_run_control {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool abandoned;
+	unsigned busy; /* calls and hooks in flight that abandon must wait for */
+};
+
+perch_run_control *perch_run_control_new(void)
+{
+	perch_run_control *c = perch_xcalloc(1, sizeof *c);
+	pthread_mutex_init(&c->lock, NULL);
+	pthread_cond_init(&c->cond, NULL);
+	return c;
+}
+
+void perch_run_control_free(perch_run_control *c)
+{
+	if (c == NULL)
+		return;
+	pthread_mutex_destroy(&c->lock);
+	pthread_cond_destroy(&c->cond);
+	free(c);
+}
+
+void perch_run_abandon(perch_run_control *c)
+{
+	pthread_mutex_lock(&c->lock);
+	c->abandoned = true;
+	while (c->busy > 0)
+		pthread_cond_wait(&c->cond, &c->lock);
+	pthread_mutex_unlock(&c->lock);
+}
+
+bool perch_run_abandoned(const perch_run_control *c)
+{
+	if (c == NULL)
+		return false;
+	pthread_mutex_lock((pthread_mutex_t *)&c->lock);
+	bool a = c->abandoned;
+	pthread_mutex_unlock((pthread_mutex_t *)&c->lock);
+	return a;
+}
+
+/* Enters a section that abandon waits for; false (and nothing entered) once
+ * the run is abandoned. */
+static bool ctl_enter(perch_run_control *c)
+{
+	if (c == NULL)
+		return true;
+	pthread_mutex_lock(&c->lock);
+	bool ok = !c->abandoned;
+	if (ok)
+		c->busy++;
+	pthread_mutex_unlock(&c->lock);
+	return ok;
+}
+
+static void ctl_leave(perch_run_control *c)
+{
+	if (c == NULL)
+		return;
+	pthread_mutex_lock(&c->lock);
+	if (--c->busy == 0)
+		pthread_cond_broadcast(&c->cond);
+	pthread_mutex_unlock(&c->lock);
+}
+
+static bool abandoned(const struct run *r) { return perch_run_abandoned(r->ctl); }
 
 const char *perch_run_status_name(perch_run_status s)
 {
@@ -76,6 +151,8 @@ __attribute__((format(printf, 3, 4))) static void say(const struct run *r, int l
 	perch_buf b = {0};
 	va_list ap;
 	perch_buf_puts(&b, "perch: ");
+	if (r->o->log_tag)
+		perch_buf_printf(&b, "%s: ", r->o->log_tag);
 	va_start(ap, fmt);
 	perch_buf_vprintf(&b, fmt, ap);
 	va_end(ap);
@@ -138,6 +215,9 @@ static void *log_main(void *arg)
 		    s->step->name, err);
 		free(err);
 	}
+	/* The output may end long before the step does: let the sinks have
+	 * it now rather than when the step ends. */
+	perch_logstream_flush(s->ls, perch_mono_ms());
 	pthread_mutex_lock(&s->run->lock);
 	s->log_done = true;
 	pthread_cond_broadcast(&s->run->cond);
@@ -214,7 +294,7 @@ static void finish_log(struct step_run *s)
 			say(r, PERCH_LOG_WARN, "step \"%s\": %s", s->step->name, err);
 			free(err);
 		}
-		s->res->log_lines = perch_logstream_lines(s->ls);
+		s->res->log_lines = s->lines_base + perch_logstream_lines(s->ls);
 		perch_logstream_free(s->ls);
 		s->ls = NULL;
 	}
@@ -296,16 +376,59 @@ static void *step_main(void *arg)
 	perch_step_result *res = s->res;
 	perch_error e = new_error();
 
-	res->started_ns = perch_real_ns();
+	const perch_run_hooks *hooks = r->o->hooks;
+	bool resume = s->plan == PERCH_PLAN_RESUME;
 	int64_t start_ms = perch_mono_ms();
-	perch_status st = be->start_step(p->inst, r->o->wf_ctx, s->step, r->o->task_uuid, &e);
+	perch_status st;
+	if (!ctl_enter(r->ctl)) {
+		/* Abandoned before it began: leave it to whoever takes over. */
+		res->cancelled = true;
+		res->skip_reason = perch_xstrdup("the workflow was handed over");
+		res->skipped = !resume;
+		release(s, true);
+		return NULL;
+	}
+	if (resume) {
+		/* Log times continue from the step's first start. */
+		int64_t first = r->o->plan->prior[s->index].started_ns;
+		int64_t now = perch_real_ns();
+		res->started_ns = first > 0 ? first : now;
+		if (first > 0 && now > first)
+			start_ms -= (now - first) / 1000000;
+		res->resumed = true;
+		perch_resume_point from;
+		memset(&from, 0, sizeof from);
+		from.struct_size = sizeof from;
+		from.lines_seen = s->lines_base;
+		if (p->resumer == NULL) {
+			st = PERCH_ERR_UNSUPPORTED;
+			perch_error_set(&e, st, "backend %s cannot resume steps (no %s)",
+					p->name, PERCH_CAP_WORKFLOW_RESUMER);
+		} else {
+			st = p->resumer->resume_step(p->inst, r->o->wf_ctx, s->step,
+						     r->o->task_uuid, &from, &e);
+		}
+	} else {
+		res->started_ns = perch_real_ns();
+		st = be->start_step(p->inst, r->o->wf_ctx, s->step, r->o->task_uuid, &e);
+	}
+	if (st == PERCH_OK) {
+		res->started = true;
+		if (hooks && hooks->step_started)
+			hooks->step_started(hooks->arg, s->index, res);
+	}
+	ctl_leave(r->ctl);
 	if (st != PERCH_OK) {
-		res->error = error_text(&e, st);
+		res->error = resume ? perch_xasprintf("resuming the step failed: %s",
+						      e.message[0] ? e.message
+								   : perch_status_name(st))
+				    : error_text(&e, st);
 		res->cancelled = wf_cancelled(r) || st == PERCH_ERR_CANCELLED;
-		res->infra_error = !res->cancelled && is_infra(st);
+		/* A step that cannot be taken up again was lost by the
+		 * infrastructure, whatever the reason. */
+		res->infra_error = !res->cancelled && (resume || is_infra(st));
 		goto destroy;
 	}
-	res->started = true;
 	e = new_error();
 	int fd = -1;
 	st = be->tail_step(p->inst, r->o->wf_ctx, s->step, r->o->task_uuid, &fd, &e);
@@ -350,9 +473,19 @@ static void *step_main(void *arg)
 
 destroy:
 	finish_log(s);
-	destroy_step(s);
 	res->finished_ns = perch_real_ns();
+	if (!ctl_enter(r->ctl)) {
+		/* Handed over: the step stays in the backend for the new owner,
+		 * who also reports its result. */
+		res->cancelled = true;
+		release(s, true);
+		return NULL;
+	}
 	judge(s);
+	if (hooks && hooks->step_finished)
+		hooks->step_finished(hooks->arg, s->index, res);
+	ctl_leave(r->ctl);
+	destroy_step(s);
 	if (res->failed && strcmp(s->step->failure, PERCH_FAILURE_CANCEL) == 0 &&
 	    !s->step->detach) {
 		say(r, PERCH_LOG_INFO, "step \"%s\" has failure: cancel; cancelling the workflow",
@@ -385,6 +518,25 @@ static void skip(struct step_run *s, char *reason, bool cancelled)
 		say(s->run, PERCH_LOG_INFO, "step \"%s\" skipped: %s", s->step->name, reason);
 }
 
+/* Starts a step's thread.  Called with r->lock held. */
+static void launch(struct run *r, struct step_run *s)
+{
+	s->launched = true;
+	pthread_attr_t attr;
+	pthread_attr_init(&attr);
+	pthread_attr_setstacksize(&attr, r->o->thread_stack ? r->o->thread_stack : DEFAULT_STACK);
+	int rc = pthread_create(&s->thread, &attr, step_main, s);
+	if (rc == 0) {
+		s->thread_started = true;
+		r->running++;
+	} else {
+		s->res->error = perch_xasprintf("cannot start a thread: %s", strerror(rc));
+		s->res->infra_error = s->res->failed = true;
+		s->released = s->ended = true;
+	}
+	pthread_attr_destroy(&attr);
+}
+
 /* Launches what can start; returns false when every step is released.
  * Called with r->lock held. */
 static bool schedule(struct run *r, struct step_run *first, size_t n, bool failed_before)
@@ -399,6 +551,13 @@ static bool schedule(struct run *r, struct step_run *first, size_t n, bool faile
 				pending = true;
 			if (s->launched)
 				continue;
+			if (s->plan == PERCH_PLAN_RESUME && !abandoned(r)) {
+				/* Already running in the backend: take it up now,
+				 * whatever the rules and the cap say. */
+				progress = true;
+				launch(r, s);
+				continue;
+			}
 			bool deps_ended = true, dep_failed = false;
 			for (size_t d = 0; d < s->n_deps; d++) {
 				if (!s->deps[d]->ended)
@@ -411,12 +570,18 @@ static bool schedule(struct run *r, struct step_run *first, size_t n, bool faile
 			progress = true;
 			bool failed = failed_before || dep_failed;
 			bool at_cap = r->o->max_parallel && r->running >= r->o->max_parallel;
-			if (at_cap && !wf_cancelled(r)) {
+			bool gone = abandoned(r);
+			if (at_cap && !wf_cancelled(r) && !gone) {
 				progress = false; /* a slot frees up on release */
 				pending = true;
 				break;
 			}
-			if (wf_cancelled(r)) {
+			if (gone) {
+				s->launched = s->released = s->ended = true;
+				s->res->skipped = s->plan != PERCH_PLAN_RESUME;
+				s->res->cancelled = true;
+				s->res->skip_reason = perch_xstrdup("the workflow was handed over");
+			} else if (wf_cancelled(r)) {
 				skip(s, perch_xstrdup("the workflow was cancelled"), true);
 			} else if (failed && !s->step->on_failure) {
 				skip(s, perch_xstrdup(dep_failed ? "a step it depends on failed and "
@@ -427,21 +592,7 @@ static bool schedule(struct run *r, struct step_run *first, size_t n, bool faile
 			} else if (!failed && !s->step->on_success) {
 				skip(s, perch_xstrdup("on_success is false"), false);
 			} else {
-				s->launched = true;
-				pthread_attr_t attr;
-				pthread_attr_init(&attr);
-				pthread_attr_setstacksize(&attr, r->o->thread_stack ? r->o->thread_stack
-										    : DEFAULT_STACK);
-				if (pthread_create(&s->thread, &attr, step_main, s) == 0) {
-					s->thread_started = true;
-					r->running++;
-				} else {
-					s->res->error = perch_xasprintf("cannot start a thread: %s",
-									strerror(errno));
-					s->res->infra_error = s->res->failed = true;
-					s->released = s->ended = true;
-				}
-				pthread_attr_destroy(&attr);
+				launch(r, s);
 			}
 		}
 	}
@@ -485,6 +636,33 @@ static void link_deps(struct run *r, size_t first, size_t n)
 	}
 }
 
+/* Applies the plan to one step before the run begins. */
+static void take_plan(struct run *r, struct step_run *s)
+{
+	const perch_run_plan *plan = r->o->plan;
+	s->plan = plan->steps ? plan->steps[s->index] : PERCH_PLAN_RUN;
+	if (s->plan == PERCH_PLAN_RESUME && plan->lines_seen)
+		s->lines_base = plan->lines_seen[s->index];
+	if (s->plan != PERCH_PLAN_DONE)
+		return;
+	const perch_step_result *prior = &plan->prior[s->index];
+	perch_step_result *res = s->res;
+	const perch_step *step = res->step;
+	size_t stage = res->stage;
+	*res = *prior;
+	res->step = step;
+	res->stage = stage;
+	res->error = prior->error ? perch_xstrdup(prior->error) : NULL;
+	res->skip_reason = prior->skip_reason ? perch_xstrdup(prior->skip_reason) : NULL;
+	s->launched = s->released = s->ended = true;
+	/* A failure: cancel that happened before keeps cancelling. */
+	if (res->failed && !step->detach && strcmp(step->failure, PERCH_FAILURE_CANCEL) == 0 &&
+	    !r->self_cancelled) {
+		r->self_cancelled = true;
+		perch_ctx_cancel(r->o->wf_ctx);
+	}
+}
+
 static void destroy_workflow(struct run *r)
 {
 	const perch_backend *be = r->o->plugin->entry;
@@ -503,7 +681,7 @@ static void destroy_workflow(struct run *r)
 void perch_runtime_run(const perch_run_opts *o, perch_run_result *out)
 {
 	const perch_config *cfg = &o->wf->config;
-	struct run r = {.o = o, .out = out};
+	struct run r = {.o = o, .out = out, .ctl = o->control};
 	pthread_mutex_init(&r.lock, NULL);
 	pthread_cond_init(&r.cond, NULL);
 	memset(out, 0, sizeof *out);
@@ -520,23 +698,41 @@ void perch_runtime_run(const perch_run_opts *o, perch_run_result *out)
 		for (size_t j = 0; j < cfg->stages[i]->n_steps; j++, k++) {
 			r.steps[k] = (struct step_run){.run = &r, .res = &out->steps[k],
 						       .step = cfg->stages[i]->steps[j],
-						       .fd = -1, .stop_fd = -1};
+						       .index = k, .fd = -1, .stop_fd = -1};
 			out->steps[k].step = cfg->stages[i]->steps[j];
 			out->steps[k].stage = i;
+			if (o->plan)
+				take_plan(&r, &r.steps[k]);
 		}
 		link_deps(&r, first, k - first);
 	}
 
 	const perch_plugin *p = o->plugin;
 	perch_error e = new_error();
-	perch_status st = p->entry->setup_workflow(p->inst, o->wf_ctx, cfg, o->task_uuid, &e);
+	perch_status st = PERCH_OK;
+	bool gone = false;
+	if (o->plan == NULL || !o->plan->skip_setup) {
+		if (ctl_enter(r.ctl)) {
+			st = p->entry->setup_workflow(p->inst, o->wf_ctx, cfg, o->task_uuid, &e);
+			if (st == PERCH_OK && o->hooks && o->hooks->setup_done)
+				o->hooks->setup_done(o->hooks->arg);
+			ctl_leave(r.ctl);
+		} else {
+			gone = true;
+		}
+	}
 	bool setup_ok = st == PERCH_OK;
-	if (!setup_ok) {
+	if (gone) {
+		for (size_t i = 0; i < r.n; i++)
+			if (!r.steps[i].launched)
+				skip(&r.steps[i], perch_xstrdup("the workflow was handed over"), true);
+	} else if (!setup_ok) {
 		out->error = perch_xasprintf("setup_workflow failed: %s", e.message[0] ? e.message
 									 : perch_status_name(st));
 		say(&r, PERCH_LOG_ERROR, "%s", out->error);
 		for (size_t i = 0; i < r.n; i++)
-			skip(&r.steps[i], perch_xstrdup("workflow setup failed"), true);
+			if (!r.steps[i].launched) /* DONE steps keep their result */
+				skip(&r.steps[i], perch_xstrdup("workflow setup failed"), true);
 	} else {
 		k = 0;
 		for (size_t i = 0; i < cfg->n_stages; i++) {
@@ -545,9 +741,13 @@ void perch_runtime_run(const perch_run_opts *o, perch_run_result *out)
 		}
 	}
 
-	/* Exactly once, also after a failed setup; it stops detached steps. */
+	/* Exactly once, also after a failed setup; it stops detached steps.
+	 * An abandoned run leaves the workflow to its new owner, and its
+	 * detached steps' waits return when that owner destroys it. */
 	atomic_store(&r.ending, true);
-	destroy_workflow(&r);
+	out->abandoned = gone || abandoned(&r);
+	if (!out->abandoned)
+		destroy_workflow(&r);
 	for (size_t i = 0; i < r.n; i++) {
 		if (r.steps[i].thread_started)
 			pthread_join(r.steps[i].thread, NULL);

@@ -90,6 +90,8 @@ void perch_buf_reserve(perch_buf *b, size_t extra)
 		cap *= 2;
 	b->data = perch_xrealloc(b->data, cap);
 	b->cap = cap;
+	/* Always a string, also before the first append (an empty read). */
+	b->data[b->len] = '\0';
 }
 
 void perch_buf_append(perch_buf *b, const void *data, size_t n)
