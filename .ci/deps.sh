@@ -7,4 +7,4 @@ apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
 	build-essential autoconf automake libtool libltdl-dev pkg-config \
 	libjson-c-dev libconfig-dev libcmocka-dev libcurl4-openssl-dev \
-	git jq ca-certificates clang valgrind abigail-tools >/dev/null
+	git jq ca-certificates clang valgrind abigail-tools libclang-rt-14-dev >/dev/null
