@@ -61,6 +61,8 @@ static void unlink_child(perch_ctx *parent, perch_ctx *child)
 
 static void arm(perch_ctx *c, int64_t at_ms)
 {
+	if (c->tfd < 0)
+		return;
 	struct itimerspec its;
 	memset(&its, 0, sizeof its);
 	if (at_ms <= 0) {
@@ -79,9 +81,17 @@ static perch_ctx *ctx_new(perch_ctx *parent, int64_t deadline_ms)
 	pthread_mutex_init(&c->lock, NULL);
 	c->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	if (c->tfd < 0) {
-		/* Without a descriptor we cannot offer cancellation to plugins. */
-		perror("perch: timerfd_create");
-		exit(3);
+		/* Out of descriptors (or timers).  Exiting here would skip the
+		 * cleanup of everything running, so degrade instead: the
+		 * context still answers ctx_cancelled (flag and deadline), but
+		 * its descriptor is -1, which poll() ignores; plugins then
+		 * notice cancellation at their next check.  Said once per
+		 * context, so the operator knows why cancellation is slow. */
+		static const char msg[] = "perch: warning: no descriptor for a context "
+					  "(too many open files?); cancellation is polled\n";
+		if (write(2, msg, sizeof msg - 1) < 0) {
+			/* nothing more to do */
+		}
 	}
 	c->deadline_ms = deadline_ms;
 	if (parent && parent->deadline_ms < c->deadline_ms)
@@ -120,7 +130,8 @@ void perch_ctx_free(perch_ctx *c)
 	for (perch_ctx *ch = c->children; ch; ch = ch->next_sibling)
 		ch->parent = NULL;
 	pthread_mutex_unlock(&c->lock);
-	close(c->tfd);
+	if (c->tfd >= 0)
+		close(c->tfd);
 	free(c->values);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
@@ -193,7 +204,12 @@ bool perch_ctx_wait(const perch_ctx *c, int64_t timeout_ms)
 		int64_t left = end == INT64_MAX ? -1 : end - perch_mono_ms();
 		if (end != INT64_MAX && left <= 0)
 			return false;
-		int rc = poll(&p, 1, left > INT32_MAX ? INT32_MAX : (int)left);
+		if (left > INT32_MAX)
+			left = INT32_MAX;
+		/* Without a descriptor (see ctx_new), look again every 50 ms. */
+		if (c->tfd < 0 && (left < 0 || left > 50))
+			left = 50;
+		int rc = poll(&p, 1, (int)left);
 		if (rc < 0 && errno != EINTR)
 			return perch_ctx_cancelled(c);
 	}

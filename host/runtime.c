@@ -58,6 +58,7 @@ struct run {
 	size_t running;       /* step threads not yet released (under lock) */
 	bool self_cancelled;  /* failure: cancel cancelled the workflow */
 	atomic_bool ending;   /* destroy_workflow has begun: services are being stopped */
+	atomic_bool cleanup_failed; /* a destroy call failed: something may be left */
 	perch_run_control *ctl; /* may be NULL */
 };
 
@@ -331,8 +332,9 @@ static void destroy_step(struct step_run *s)
 	perch_status st = be->destroy_step(r->o->plugin->inst, ctx, s->step, r->o->task_uuid, &e);
 	if (st != PERCH_OK) {
 		char *msg = error_text(&e, st);
-		say(r, PERCH_LOG_WARN, "step \"%s\": destroy_step failed: %s", s->step->name, msg);
+		say(r, PERCH_LOG_ERROR, "step \"%s\": destroy_step failed: %s", s->step->name, msg);
 		free(msg);
+		atomic_store(&r->cleanup_failed, true);
 	}
 	perch_ctx_free(ctx);
 }
@@ -363,7 +365,10 @@ static void judge(struct step_run *s)
 		say(s->run, PERCH_LOG_INFO, "step \"%s\" cancelled%s%s", s->step->name,
 		    why ? ": " : "", why ? why : "");
 	else if (failed)
-		say(s->run, PERCH_LOG_INFO, "step \"%s\" failed: %s%s", s->step->name, why,
+		/* A backend's failure is an error to the operator; a step's
+		 * own non-zero exit is ordinary output of a CI run. */
+		say(s->run, res->infra_error ? PERCH_LOG_ERROR : PERCH_LOG_INFO,
+		    "step \"%s\" failed: %s%s", s->step->name, why,
 		    strcmp(s->step->failure, PERCH_FAILURE_IGNORE) == 0 ? " (ignored)" : "");
 }
 
@@ -672,8 +677,9 @@ static void destroy_workflow(struct run *r)
 					       r->o->task_uuid, &e);
 	if (st != PERCH_OK) {
 		char *msg = error_text(&e, st);
-		say(r, PERCH_LOG_WARN, "destroy_workflow failed: %s", msg);
+		say(r, PERCH_LOG_ERROR, "destroy_workflow failed: %s", msg);
 		free(msg);
+		atomic_store(&r->cleanup_failed, true);
 	}
 	perch_ctx_free(ctx);
 }
@@ -771,6 +777,11 @@ void perch_runtime_run(const perch_run_opts *o, perch_run_result *out)
 				: PERCH_RUN_SUCCESS;
 	if (r.self_cancelled && out->status == PERCH_RUN_SUCCESS)
 		out->status = PERCH_RUN_FAILURE;
+	/* A failed cleanup may have left something behind: a backend error
+	 * (exit 3) even when every step passed.  A failed step keeps its
+	 * status; the cleanup error was printed either way. */
+	if (atomic_load(&r.cleanup_failed) && out->status == PERCH_RUN_SUCCESS)
+		out->status = PERCH_RUN_ERROR;
 	out->finished_ns = perch_real_ns();
 	free(r.steps);
 	pthread_mutex_destroy(&r.lock);

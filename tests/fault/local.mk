@@ -30,8 +30,6 @@ TESTS += $(FAULT_TESTS)
 # cancellation wedges perch.  When the runtime is fixed these XPASS, which
 # fails `make check`: then remove them from this list.
 XFAIL_TESTS = \
-	tests/fault/fault_cleanup.sh \
-	tests/fault/fault_emfile.sh \
 	tests/fault/fault_hang.sh
 EXTRA_DIST += $(FAULT_TESTS) tests/fault/fault_lib.sh
 
