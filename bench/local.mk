@@ -9,3 +9,10 @@ EXTRA_DIST += bench/load.sh
 EXTRA_PROGRAMS += bench/runstat
 bench_runstat_SOURCES = bench/runstat.c
 EXTRA_DIST += bench/lib.sh bench/step_overhead.sh bench/fanout.sh bench/log_throughput.sh
+# The docker engine's floor (create, start, wait, remove over one
+# connection): the baseline of bench/docker_steps.sh.
+EXTRA_PROGRAMS += bench/docker_floor
+bench_docker_floor_SOURCES = bench/docker_floor.c
+bench_docker_floor_CFLAGS = $(AM_CFLAGS) $(LIBCURL_CFLAGS) $(JSONC_CFLAGS)
+bench_docker_floor_LDADD = $(LIBCURL_LIBS) $(JSONC_LIBS)
+EXTRA_DIST += bench/docker_steps.sh bench/docker_logs.sh

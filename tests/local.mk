@@ -34,7 +34,8 @@ EXTRA_DIST += tests/integration/lib.sh
 
 # cmocka tests link the host library and the test host stub.
 check_LTLIBRARIES += tests/support/libtestsupport.la
-tests_support_libtestsupport_la_SOURCES = tests/support/testhost.c tests/support/testhost.h
+tests_support_libtestsupport_la_SOURCES = tests/support/testhost.c tests/support/testhost.h \
+	tests/support/plugintest.c tests/support/plugintest.h
 tests_support_libtestsupport_la_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_support_libtestsupport_la_LIBADD = host/libperchhost.la $(CMOCKA_LIBS) -ldl
 PERCH_UNIT_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(JSONC_CFLAGS) $(LIBCONFIG_CFLAGS) $(LTDLINCL) -I$(top_srcdir)/tests/support

@@ -34,18 +34,24 @@ static bool docker_is_available(const perch_host *host, const perch_ctx *ctx,
 				PERCH_DOCKER_DEFAULT_SOCKET);
 		return false;
 	}
-	if (perch_docker_client_init(&c, NULL, NULL, true, why) != PERCH_OK) {
-		perch_docker_client_free(&c);
+	/* Reference-counted by libcurl; before the client, whose connection
+	 * pool is libcurl's. */
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		perch_error_set(why, PERCH_ERR, "libcurl failed to initialise");
 		return false;
 	}
-	curl_global_init(CURL_GLOBAL_DEFAULT);
+	if (perch_docker_client_init(&c, NULL, NULL, true, why) != PERCH_OK) {
+		perch_docker_client_free(&c);
+		curl_global_cleanup();
+		return false;
+	}
 	ok = perch_docker_ping(&c, -1);
-	curl_global_cleanup();
 	if (!ok)
 		perch_error_set(why, PERCH_ERR_UNAVAILABLE,
 				"the docker engine at %s does not answer /_ping",
 				c.display);
 	perch_docker_client_free(&c);
+	curl_global_cleanup();
 	return ok;
 }
 
@@ -88,6 +94,7 @@ static perch_status engine_info(perch_instance *inst, int cfd, char *platform,
 
 static void instance_free(perch_instance *inst)
 {
+	perch_docker_worker_stop(inst); /* uses the client: first */
 	perch_docker_conf_free(&inst->conf);
 	perch_docker_client_free(&inst->client);
 	pthread_mutex_destroy(&inst->lock);
@@ -124,12 +131,13 @@ static perch_status docker_load(const perch_host *host, const perch_ctx *ctx,
 	}
 	inst->host = host;
 	pthread_mutex_init(&inst->lock, NULL);
+	perch_docker_worker_init(inst);
 	st = perch_docker_conf_read(host, cli, &inst->conf, err);
 	if (st == PERCH_OK)
 		st = perch_docker_client_init(&inst->client, inst->conf.host,
 					      inst->conf.cert_path,
 					      inst->conf.tls_verify, err);
-	cfd = perch_docker_cancel_fd(inst, ctx);
+	cfd = pp_cancel_fd(inst->host, ctx);
 	if (st == PERCH_OK)
 		st = perch_docker_negotiate(&inst->client,
 					    inst->conf.api_version, cfd,
@@ -150,8 +158,10 @@ static perch_status docker_load(const perch_host *host, const perch_ctx *ctx,
 	return PERCH_OK;
 }
 
-/* No call is in flight: stop the followers that are left, free it all.
- * Containers stay: they are what the next instance discovers. */
+/* No call is in flight: stop the followers that are left, finish the
+ * removals destroy_step queued, free it all.  Other containers stay: they
+ * are what the next instance discovers (or, prepared and never started,
+ * what it replaces). */
 static void docker_unload(perch_instance *inst)
 {
 	if (inst == NULL)

@@ -76,19 +76,19 @@ perch_status perch_docker_container_name(const perch_step *step,
 					 perch_error *err)
 {
 	const char *scheme = step->container_name_scheme;
-	perch_docker_buf b = {0};
+	pp_buf b = {0};
 
 	*out = NULL;
 	if (scheme == NULL || *scheme == '\0' || strcmp(scheme, "default") == 0) {
-		perch_docker_buf_printf(&b, "wp_%s", step->uuid);
+		pp_buf_printf(&b, "wp_%s", step->uuid);
 	} else if (strcmp(scheme, "readable") == 0) {
 		/* The task keeps two workflows with equal step names apart. */
 		const char *parts[2] = {task_uuid, step->name};
-		perch_docker_buf_puts(&b, "wp");
+		pp_buf_puts(&b, "wp");
 		for (int i = 0; i < 2; i++) {
-			perch_docker_buf_puts(&b, "_");
+			pp_buf_puts(&b, "_");
 			for (const char *p = parts[i]; *p; p++)
-				perch_docker_buf_add(&b, name_char(*p) ? p : "-",
+				pp_buf_add(&b, name_char(*p) ? p : "-",
 						     1);
 		}
 	} else {
@@ -97,7 +97,7 @@ perch_status perch_docker_container_name(const perch_step *step,
 				       "(known: default, readable)",
 				       scheme);
 	}
-	*out = perch_docker_buf_steal(&b);
+	*out = pp_buf_steal(&b);
 	if (*out == NULL)
 		return perch_error_set(err, PERCH_ERR_NO_MEMORY, "out of memory");
 	return PERCH_OK;
@@ -202,16 +202,16 @@ static perch_status env_for(const perch_step *step, json_object *env,
 
 	for (size_t i = 0; i < step->environment.len; i++) {
 		const perch_kv *kv = &step->environment.items[i];
-		perch_docker_buf b = {0};
+		pp_buf b = {0};
 		char *s;
 		if (kv->key == NULL || kv->key[0] == '\0')
 			continue;
 		if (script && (strcmp(kv->key, "CI_SCRIPT") == 0 ||
 			       strcmp(kv->key, "SHELL") == 0))
 			continue;
-		perch_docker_buf_printf(&b, "%s=%s", kv->key,
+		pp_buf_printf(&b, "%s=%s", kv->key,
 					kv->value ? kv->value : "");
-		s = perch_docker_buf_steal(&b);
+		s = pp_buf_steal(&b);
 		if (s == NULL)
 			return perch_error_set(err, PERCH_ERR_NO_MEMORY,
 					       "out of memory");
@@ -223,15 +223,15 @@ static perch_status env_for(const perch_step *step, json_object *env,
 						 step->commands.len,
 						 step->working_dir);
 		char *b64 = text ? perch_docker_base64(text, strlen(text)) : NULL;
-		perch_docker_buf b = {0};
+		pp_buf b = {0};
 		char *s;
 		free(text);
 		if (b64 == NULL)
 			return perch_error_set(err, PERCH_ERR_NO_MEMORY,
 					       "out of memory");
-		perch_docker_buf_printf(&b, "CI_SCRIPT=%s", b64);
+		pp_buf_printf(&b, "CI_SCRIPT=%s", b64);
 		free(b64);
-		s = perch_docker_buf_steal(&b);
+		s = pp_buf_steal(&b);
 		if (s == NULL)
 			return perch_error_set(err, PERCH_ERR_NO_MEMORY,
 					       "out of memory");
@@ -393,11 +393,11 @@ perch_status perch_docker_create_body(const perch_docker_create_in *in,
 		free(path);
 	}
 	for (size_t i = 0; i < step->n_extra_hosts; i++) {
-		perch_docker_buf b = {0};
+		pp_buf b = {0};
 		char *s;
-		perch_docker_buf_printf(&b, "%s:%s", step->extra_hosts[i].name,
+		pp_buf_printf(&b, "%s:%s", step->extra_hosts[i].name,
 					step->extra_hosts[i].ip);
-		s = perch_docker_buf_steal(&b);
+		s = pp_buf_steal(&b);
 		if (s == NULL) {
 			st = perch_error_set(err, PERCH_ERR_NO_MEMORY,
 					     "out of memory");
@@ -433,10 +433,10 @@ perch_status perch_docker_create_body(const perch_docker_create_in *in,
 			       json_object_new_boolean(step->privileged));
 	if (conf->apparmor_profile != NULL) {
 		json_object *so = json_object_new_array();
-		perch_docker_buf b = {0};
+		pp_buf b = {0};
 		char *s;
-		perch_docker_buf_printf(&b, "apparmor=%s", conf->apparmor_profile);
-		s = perch_docker_buf_steal(&b);
+		pp_buf_printf(&b, "apparmor=%s", conf->apparmor_profile);
+		s = pp_buf_steal(&b);
 		json_object_array_add(so, json_object_new_string(s ? s : ""));
 		free(s);
 		json_object_object_add(hc, "SecurityOpt", so);

@@ -3,9 +3,10 @@
  *
  * Discovery asks the engine, not memory: every container, volume and
  * network carrying this host id's label belongs to a workflow this host
- * (in this or an earlier life) ran.  Containers give the steps; a volume or
- * network alone still names a workflow (set up, no step started yet) so
- * that the host can destroy what it cannot resume.  Other host ids sharing
+ * (in this or an earlier life) ran.  Containers that were started give
+ * the steps; one never started (made ahead by the worker, or left by a
+ * start_step cut short), a volume or a network alone still names a
+ * workflow, so that the host can destroy what it cannot resume.  Other host ids sharing
  * the engine are never returned.
  *
  * Resume attaches the step table to the running or exited container; from
@@ -67,6 +68,7 @@ static bool on_container(void *user, json_object *c)
 	const char *uuid = label(c, PERCH_DOCKER_LABEL_STEP_UUID);
 	const char *name = label(c, PERCH_DOCKER_LABEL_STEP_NAME);
 	const char *id = perch_docker_jstr(c, "Id");
+	const char *state;
 	dwf *w;
 	dstep *nv;
 
@@ -75,6 +77,13 @@ static bool on_container(void *user, json_object *c)
 	w = workflow(f, task);
 	if (w == NULL)
 		goto oom;
+	/* Never started (prepared ahead, or its start_step did not get that
+	 * far): not a step to resume - waiting for it would report an exit
+	 * it never made.  The workflow still counts, so that it is
+	 * destroyed. */
+	state = perch_docker_jstr(c, "State");
+	if (state != NULL && strcmp(state, "created") == 0)
+		return true;
 	nv = realloc(w->steps, (w->n + 1) * sizeof *nv);
 	if (nv == NULL)
 		goto oom;
@@ -152,7 +161,7 @@ static perch_status discover(perch_instance *inst, const perch_ctx *ctx,
 			     perch_discover_fn emit, void *user,
 			     perch_error *err)
 {
-	int cfd = perch_docker_cancel_fd(inst, ctx);
+	int cfd = pp_cancel_fd(inst->host, ctx);
 	found f = {0};
 	perch_status st;
 	bool more = true;
@@ -182,7 +191,7 @@ static perch_status resume(perch_instance *inst, const perch_ctx *ctx,
 		.struct_size = sizeof everything,
 	};
 
-	return perch_docker_step_attach(inst, perch_docker_cancel_fd(inst, ctx),
+	return perch_docker_step_attach(inst, pp_cancel_fd(inst->host, ctx),
 					task_uuid, step->uuid, step->name,
 					from != NULL ? from : &everything, err);
 }

@@ -12,7 +12,7 @@
  * Files, one concern each:
  *   backend.c   the entry object: is_available, load, unload, capabilities
  *   flags.c     the flags, reading them into a perch_docker_conf, host id
- *   buf.c       a growable buffer and small string helpers
+ *   url.c       URL escaping and engine paths
  *   http.c      the libcurl transport: requests, streaming, cancellation
  *   engine.c    API calls on top of http.c: versioning, JSON replies,
  *               negotiation, label filters
@@ -24,8 +24,12 @@
  *   demux.c     the 8-byte frame headers of a non-TTY log stream
  *   logs.c      tail_step: the follower thread and its pipe
  *   steps.c     the step table, start_step, wait_step, destroy_step
+ *   worker.c    engine calls off the critical path: removing finished
+ *               steps' containers, creating the next stage's
  *   workflow.c  setup_workflow, destroy_workflow
  *   discover.c  the discoverer and resumer capabilities
+ * Buffers, shell quoting and threads come from plugins/common
+ * (perchplugin.h).
  *
  * What the engine holds is the truth: every container, network and volume
  * the backend creates carries the labels below, so destroy, discovery and
@@ -33,12 +37,16 @@
  * instance only caches container ids and runs the log followers.
  *
  * Locking: inst->lock guards the step table (the list and every record's
- * fields).  It is never held across an engine call, a join or a sleep.
+ * fields) and the worker's lists (worker.c).  It is never held across
+ * an engine call, a join or a sleep (the worker's condition variable
+ * waits on it).
  */
 #ifndef PERCH_PLUGIN_DOCKER_H
 #define PERCH_PLUGIN_DOCKER_H
 
 #include <perch/perch.h>
+
+#include "perchplugin.h"
 
 #include <json-c/json.h>
 #include <pthread.h>
@@ -65,36 +73,14 @@
 /* At most this much pull output is kept (and replayed) per step. */
 #define PERCH_DOCKER_PRELUDE_MAX (32 * 1024)
 
-/* ---- buf.c ---- */
-
-/* A growable byte buffer, always NUL-terminated once anything was added.
- * Zero-initialise; oom latches on the first failed allocation (later
- * appends are ignored) so that callers check once at the end. */
-typedef struct perch_docker_buf {
-	char *data;
-	size_t len;
-	size_t cap;
-	bool oom;
-} perch_docker_buf;
-
-void perch_docker_buf_add(perch_docker_buf *b, const void *p, size_t n);
-void perch_docker_buf_puts(perch_docker_buf *b, const char *s);
-void perch_docker_buf_printf(perch_docker_buf *b, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-/* Hands the data (malloc'd, "" when empty) to the caller; NULL on OOM.  b is
- * reset either way. */
-char *perch_docker_buf_steal(perch_docker_buf *b);
-void perch_docker_buf_free(perch_docker_buf *b);
+/* ---- url.c ---- */
 
 /* URL query escaping (RFC 3986 unreserved kept) appended to b. */
-void perch_docker_buf_urlencode(perch_docker_buf *b, const char *s);
+void perch_docker_urlencode(pp_buf *b, const char *s);
 
 /* head + id (URL-escaped) + tail, malloc'd; NULL on OOM.  For engine
  * paths such as ("/containers/", id, "/start"). */
 char *perch_docker_path(const char *head, const char *id, const char *tail);
-
-/* strdup that returns NULL for NULL. */
-char *perch_docker_strdup(const char *s);
 
 /* ---- flags.c ---- */
 
@@ -132,9 +118,13 @@ char *perch_docker_default_host_id(void);
 
 /* ---- http.c ---- */
 
+/* The connections a client's requests share (http.c). */
+typedef struct perch_docker_pool perch_docker_pool;
+
 /* Where the engine is and how to talk to it.  Immutable after
  * perch_docker_client_init, so any number of threads may use one client
- * (each request has its own curl handles). */
+ * (each request has its own curl handles; the pool of idle connections
+ * they draw from locks itself). */
 typedef struct perch_docker_client {
 	char *display;     /* "unix:///var/run/docker.sock", for messages */
 	char *socket_path; /* unix socket, or NULL for tcp */
@@ -142,11 +132,14 @@ typedef struct perch_docker_client {
 	char *ca_file, *cert_file, *key_file; /* TLS, or NULL */
 	bool tls_verify;
 	char api[16]; /* "1.41" once negotiated; "" before */
+	perch_docker_pool *pool; /* NULL: every request connects anew */
 } perch_docker_client;
 
 /* Parses host ("", NULL, "unix:///p", "/p", "tcp://h:p", "http://…",
  * "https://…") and the TLS settings.  PERCH_ERR_INVALID_INPUT for a host it
- * cannot use.  Free with perch_docker_client_free (also after failure). */
+ * cannot use.  Free with perch_docker_client_free (also after failure),
+ * before the curl_global_cleanup that balances the curl_global_init the
+ * caller made before this call. */
 perch_status perch_docker_client_init(perch_docker_client *c, const char *host,
 				      const char *cert_path, bool tls_verify,
 				      perch_error *err);
@@ -154,6 +147,9 @@ void perch_docker_client_free(perch_docker_client *c);
 
 /* Called with each piece of a streamed body; returns false to stop. */
 typedef bool (*perch_docker_data_fn)(void *user, const char *data, size_t n);
+/* Called when what has arrived so far has been handed to on_data (after
+ * each read from the connection, and at the end); returns false to stop. */
+typedef bool (*perch_docker_flush_fn)(void *user);
 
 typedef struct perch_docker_req {
 	const char *method; /* "GET", "POST", "DELETE" */
@@ -166,6 +162,7 @@ typedef struct perch_docker_req {
 	int cancel_fd[2];
 	long timeout_ms; /* whole request; 0: none (streams, waits) */
 	perch_docker_data_fn on_data; /* NULL: collect into resp->body */
+	perch_docker_flush_fn on_flush; /* NULL: none */
 	void *user;
 } perch_docker_req;
 
@@ -176,7 +173,7 @@ typedef struct perch_docker_resp {
 	bool cancelled;        /* a cancel fd fired */
 	bool stopped;          /* on_data returned false */
 	char curl_error[256];  /* curl's sentence, or "" */
-	perch_docker_buf body; /* when on_data is NULL */
+	pp_buf body;           /* when on_data is NULL */
 } perch_docker_resp;
 
 /* Runs one request.  Returns true when an HTTP response completed (any
@@ -233,7 +230,7 @@ perch_status perch_docker_negotiate(perch_docker_client *c,
 
 /* A ?filters= value selecting on labels: {"label":["k=v",…]} URL-encoded
  * and appended to b. */
-void perch_docker_label_filter(perch_docker_buf *b, const char *const *kv,
+void perch_docker_label_filter(pp_buf *b, const char *const *kv,
 			       size_t n);
 
 /* json-c helpers: the string at key (NULL when absent or not a string), an
@@ -248,10 +245,6 @@ bool perch_docker_jbool(json_object *o, const char *key);
 char *perch_docker_base64(const void *data, size_t n);
 /* base64url with padding (Go's URLEncoding), as X-Registry-Auth wants. */
 char *perch_docker_base64url(const void *data, size_t n);
-
-/* Quotes s for a POSIX shell the way Python's shlex.quote does (Woodpecker's
- * shellescape.Quote): bare when only [A-Za-z0-9_@%+=:,./-], else in '…'. */
-void perch_docker_shell_quote(perch_docker_buf *b, const char *s);
 
 /* Woodpecker's POSIX step script for commands run in work_dir (malloc'd;
  * NULL on OOM). */
@@ -331,7 +324,7 @@ bool perch_docker_demux_feed(perch_docker_demux *d, const char *data,
  * Errors reported in the stream fail the pull with their own words. */
 perch_status perch_docker_pull(const perch_docker_client *c, const char *image,
 			       const perch_auth *auth, int cancel_fd,
-			       perch_docker_buf *prelude, perch_error *err);
+			       pp_buf *prelude, perch_error *err);
 
 /* ---- the instance ---- */
 
@@ -350,7 +343,24 @@ typedef struct perch_docker_step {
 	/* Resumed: output the host already has (bytes, else lines). */
 	uint64_t skip_bytes, skip_lines;
 	perch_docker_follower *follower; /* tail_step's, or NULL */
+	bool exited; /* wait_step saw the container stop: nothing to stop */
 } perch_docker_step;
+
+/* The work done off the critical path (worker.c).  Every field is guarded
+ * by inst->lock. */
+typedef struct perch_docker_wf perch_docker_wf;
+typedef struct perch_docker_prep perch_docker_prep;
+typedef struct perch_docker_removal perch_docker_removal;
+typedef struct perch_docker_worker {
+	pthread_cond_t cond; /* work queued, a job done, or told to stop */
+	perch_docker_wf *wfs;        /* workflows whose config is known */
+	perch_docker_prep *preps;    /* containers made ahead, any state */
+	perch_docker_removal *removals, **removals_tail;
+	perch_docker_removal *removing; /* in flight, unlinked */
+	bool started;                /* thread is joinable */
+	bool stopping;               /* unload: finish removals and end */
+	pthread_t thread;
+} perch_docker_worker;
 
 struct perch_instance {
 	const perch_host *host;
@@ -359,6 +369,7 @@ struct perch_instance {
 	bool windows; /* engine OSType */
 	pthread_mutex_t lock;
 	perch_docker_step *steps;
+	perch_docker_worker worker;
 };
 
 /* ---- steps.c ---- */
@@ -393,25 +404,38 @@ perch_status perch_docker_list(perch_instance *inst, int cancel_fd,
 			       size_t n_labels, perch_docker_object_fn fn,
 			       void *user, perch_error *err);
 
+/* The body of POST /containers/create for step as JSON text (malloc'd into
+ * *out), the pull output prelude kept on it.  Fails as
+ * perch_docker_create_body does. */
+perch_status perch_docker_create_text(perch_instance *inst,
+				      const perch_step *step,
+				      const char *task_uuid,
+				      const char *prelude, char **out,
+				      perch_error *err);
+
+/* POST /containers/create?name=name with body; the new container's id
+ * malloc'd into *id.  *code gets the HTTP status (0 without a reply), so
+ * that callers can tell a missing image (404) or a name in use (409).
+ * step_name is for messages. */
+perch_status perch_docker_create_container(perch_instance *inst, int cancel_fd,
+					   const char *name, const char *body,
+					   const char *step_name, char **id,
+					   long *code, perch_error *err);
+
 /* Stop (stop timeout), kill, remove a container by id or name; quiet about
  * what is already gone.  Cancel fd: the cleanup context's. */
 perch_status perch_docker_remove_container(perch_instance *inst,
 					   const char *id, int cancel_fd,
 					   perch_error *err);
+/* The last part of that alone: DELETE with its anonymous volumes (force:
+ * a running container is killed), for a container known to have exited. */
+perch_status perch_docker_delete_container(perch_instance *inst,
+					   const char *id, int cancel_fd,
+					   perch_error *err);
 
-perch_status perch_docker_start_step(perch_instance *inst,
-				     const perch_ctx *ctx,
-				     const perch_step *step,
-				     const char *task_uuid, perch_error *err);
-perch_status perch_docker_wait_step(perch_instance *inst, const perch_ctx *ctx,
-				    const perch_step *step,
-				    const char *task_uuid, perch_state *state,
-				    perch_error *err);
-perch_status perch_docker_destroy_step(perch_instance *inst,
-				       const perch_ctx *ctx,
-				       const perch_step *step,
-				       const char *task_uuid,
-				       perch_error *err);
+pp_start_step_fn perch_docker_start_step;
+pp_wait_step_fn perch_docker_wait_step;
+pp_destroy_step_fn perch_docker_destroy_step;
 
 /* Makes sure the table has a record for the step, built from its
  * container (found by labels; prelude and TTY from inspect) when this
@@ -431,35 +455,70 @@ perch_status perch_docker_step_container(perch_instance *inst, int cancel_fd,
 					 const char *step_uuid, char **out,
 					 perch_error *err);
 
+/* ---- worker.c ---- */
+
+/* Sets up an idle worker (no thread until the first job). */
+void perch_docker_worker_init(perch_instance *inst);
+
+/* Queues the removal of an exited container of task (copies the strings)
+ * and returns at once.  False when it could not be queued (out of memory,
+ * no thread): the caller removes it itself.  Caller does NOT hold
+ * inst->lock (true of every call below). */
+bool perch_docker_worker_remove(perch_instance *inst, const char *task_uuid,
+				const char *container_id);
+
+/* Blocks until no removal of task (NULL: of any task) is queued or
+ * running.  True when it had any to wait for. */
+bool perch_docker_worker_drain(perch_instance *inst, const char *task_uuid);
+
+/* setup_workflow: remembers config (host-owned, valid until
+ * destroy_workflow returns) so that stages can be prepared.  Silently
+ * does nothing when it cannot (a workflow of one stage, no memory). */
+void perch_docker_worker_workflow(perch_instance *inst, const char *task_uuid,
+				  const perch_config *config);
+
+/* start_step of step succeeded: builds the create bodies of the stage
+ * after step's (once per stage), for the steps that will run if all goes
+ * well, and queues their creation.  Reads the config on the caller's
+ * thread only. */
+void perch_docker_worker_prepare_after(perch_instance *inst,
+				       const char *task_uuid,
+				       const perch_step *step);
+
+/* The container prepared for the step, if it was created with exactly
+ * name and body (malloc'd id, the caller's); NULL otherwise: none, failed,
+ * not begun (then dropped), or made from another body (then queued for
+ * removal, so that the name frees).  Waits for one being created.  Either
+ * way the step has no preparation any more. */
+char *perch_docker_worker_take(perch_instance *inst, const char *task_uuid,
+			       const char *step_uuid, const char *name,
+			       const char *body);
+
+/* destroy_workflow: drops task's config and preparations (their
+ * containers stay for the caller's sweep by label) and waits for what is
+ * in flight, removals included. */
+void perch_docker_worker_forget(perch_instance *inst, const char *task_uuid);
+
+/* Unload: finishes the removals, drops the preparations not begun, joins
+ * the thread, frees it all.  No other call may run.  Also fine on a
+ * worker that never started. */
+void perch_docker_worker_stop(perch_instance *inst);
+
 /* ---- logs.c ---- */
 
-perch_status perch_docker_tail_step(perch_instance *inst, const perch_ctx *ctx,
-				    const perch_step *step,
-				    const char *task_uuid, int *fd,
-				    perch_error *err);
+pp_tail_step_fn perch_docker_tail_step;
 /* Tells a follower to stop, joins it and frees it.  NULL is fine.  Caller
  * does NOT hold inst->lock. */
 void perch_docker_follower_stop(perch_docker_follower *f);
 
 /* ---- workflow.c ---- */
 
-perch_status perch_docker_setup_workflow(perch_instance *inst,
-					 const perch_ctx *ctx,
-					 const perch_config *config,
-					 const char *task_uuid,
-					 perch_error *err);
-perch_status perch_docker_destroy_workflow(perch_instance *inst,
-					   const perch_ctx *ctx,
-					   const perch_config *config,
-					   const char *task_uuid,
-					   perch_error *err);
+pp_setup_workflow_fn perch_docker_setup_workflow;
+pp_destroy_workflow_fn perch_docker_destroy_workflow;
 
 /* ---- discover.c ---- */
 
 extern const perch_workflow_discoverer_v1 perch_docker_discoverer;
 extern const perch_workflow_resumer_v1 perch_docker_resumer;
-
-/* The ctx's cancel descriptor, or -1 when the host table has none. */
-int perch_docker_cancel_fd(perch_instance *inst, const perch_ctx *ctx);
 
 #endif /* PERCH_PLUGIN_DOCKER_H */

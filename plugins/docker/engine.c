@@ -175,7 +175,7 @@ perch_status perch_docker_negotiate(perch_docker_client *c,
 	return PERCH_OK;
 }
 
-void perch_docker_label_filter(perch_docker_buf *b, const char *const *kv,
+void perch_docker_label_filter(pp_buf *b, const char *const *kv,
 			       size_t n)
 {
 	json_object *f = json_object_new_object();
@@ -190,7 +190,7 @@ void perch_docker_label_filter(perch_docker_buf *b, const char *const *kv,
 	for (size_t i = 0; i < n; i++)
 		json_object_array_add(labels, json_object_new_string(kv[i]));
 	json_object_object_add(f, "label", labels);
-	perch_docker_buf_urlencode(
+	perch_docker_urlencode(
 		b, json_object_to_json_string_ext(f, JSON_C_TO_STRING_PLAIN));
 	json_object_put(f);
 }

@@ -7,8 +7,15 @@
  * curl_multi_poll() watches the caller's cancel descriptors beside the
  * transfer's sockets, which is how a blocking POST /wait or a followed log
  * stream returns at once when the step's context is cancelled or the step
- * is destroyed.  The engine is local and requests are few, so the cost of
- * a fresh connection per request does not matter.
+ * is destroyed.
+ *
+ * The handles are per request, but the connections are not: every client
+ * holds a libcurl share (a connection cache, DNS and TLS sessions) that its
+ * requests draw from, so a step's create, start, wait and inspect ride
+ * connections that earlier requests opened (a TLS handshake to a remote
+ * engine costs far more than the request).  A cancelled or broken transfer
+ * closes its connection; an idle one the engine dropped is noticed and
+ * replaced by libcurl before reuse.
  */
 #define _GNU_SOURCE
 #include "docker.h"
@@ -16,12 +23,75 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 /* Connecting to a local engine is instant; a remote one gets a while. */
 #define CONNECT_TIMEOUT_MS 15000L
+/* libcurl's read size for streamed bodies (its default is 16 KiB). */
+#define STREAM_BUFFER (256L * 1024)
+
+/* The client's shared libcurl state and the locks libcurl asks for: one
+ * mutex per kind of shared data. */
+struct perch_docker_pool {
+	CURLSH *share;
+	pthread_mutex_t locks[CURL_LOCK_DATA_LAST];
+};
+
+static void pool_lock(CURL *h, curl_lock_data data, curl_lock_access access,
+		      void *user)
+{
+	perch_docker_pool *p = user;
+	(void)h;
+	(void)access;
+	if ((int)data >= 0 && data < CURL_LOCK_DATA_LAST)
+		pthread_mutex_lock(&p->locks[data]);
+}
+
+static void pool_unlock(CURL *h, curl_lock_data data, void *user)
+{
+	perch_docker_pool *p = user;
+	(void)h;
+	if ((int)data >= 0 && data < CURL_LOCK_DATA_LAST)
+		pthread_mutex_unlock(&p->locks[data]);
+}
+
+static void pool_free(perch_docker_pool *p)
+{
+	if (p == NULL)
+		return;
+	if (p->share != NULL)
+		curl_share_cleanup(p->share); /* closes the idle connections */
+	for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
+		pthread_mutex_destroy(&p->locks[i]);
+	free(p);
+}
+
+/* A new pool, or NULL when libcurl cannot make one (requests then open
+ * their own connections, as they would without it). */
+static perch_docker_pool *pool_new(void)
+{
+	perch_docker_pool *p = calloc(1, sizeof *p);
+
+	if (p == NULL)
+		return NULL;
+	for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
+		pthread_mutex_init(&p->locks[i], NULL);
+	p->share = curl_share_init();
+	if (p->share == NULL ||
+	    curl_share_setopt(p->share, CURLSHOPT_LOCKFUNC, pool_lock) != CURLSHE_OK ||
+	    curl_share_setopt(p->share, CURLSHOPT_UNLOCKFUNC, pool_unlock) != CURLSHE_OK ||
+	    curl_share_setopt(p->share, CURLSHOPT_USERDATA, p) != CURLSHE_OK ||
+	    curl_share_setopt(p->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT) != CURLSHE_OK ||
+	    curl_share_setopt(p->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS) != CURLSHE_OK ||
+	    curl_share_setopt(p->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION) != CURLSHE_OK) {
+		pool_free(p);
+		return NULL;
+	}
+	return p;
+}
 
 static bool has_prefix(const char *s, const char *p)
 {
@@ -30,21 +100,22 @@ static bool has_prefix(const char *s, const char *p)
 
 static char *join_path(const char *dir, const char *file)
 {
-	perch_docker_buf b = {0};
-	perch_docker_buf_printf(&b, "%s/%s", dir, file);
-	return perch_docker_buf_steal(&b);
+	pp_buf b = {0};
+	pp_buf_printf(&b, "%s/%s", dir, file);
+	return pp_buf_steal(&b);
 }
 
 perch_status perch_docker_client_init(perch_docker_client *c, const char *host,
 				      const char *cert_path, bool tls_verify,
 				      perch_error *err)
 {
-	perch_docker_buf url = {0};
+	pp_buf url = {0};
 	const char *rest;
 	bool tls = false;
 
 	memset(c, 0, sizeof *c);
 	c->tls_verify = tls_verify;
+	c->pool = pool_new();
 	if (host == NULL || *host == '\0')
 		host = "unix://" PERCH_DOCKER_DEFAULT_SOCKET;
 	c->display = strdup(host);
@@ -80,11 +151,11 @@ perch_status perch_docker_client_init(perch_docker_client *c, const char *host,
 	if (*rest == '\0' || *rest == '/')
 		return perch_error_set(err, PERCH_ERR_INVALID_INPUT,
 				       "docker host %s has no address", host);
-	perch_docker_buf_printf(&url, "%s://%s", tls ? "https" : "http", rest);
+	pp_buf_printf(&url, "%s://%s", tls ? "https" : "http", rest);
 	/* "tcp://h:2376/" and "tcp://h:2376" name the same engine. */
 	while (url.len > 0 && url.data[url.len - 1] == '/')
 		url.data[--url.len] = '\0';
-	c->base_url = perch_docker_buf_steal(&url);
+	c->base_url = pp_buf_steal(&url);
 	if (c->base_url == NULL)
 		goto oom;
 	if (cert_path != NULL && *cert_path != '\0') {
@@ -118,12 +189,13 @@ void perch_docker_client_free(perch_docker_client *c)
 	free(c->ca_file);
 	free(c->cert_file);
 	free(c->key_file);
+	pool_free(c->pool);
 	memset(c, 0, sizeof *c);
 }
 
 void perch_docker_resp_free(perch_docker_resp *resp)
 {
-	perch_docker_buf_free(&resp->body);
+	pp_buf_free(&resp->body);
 }
 
 typedef struct xfer {
@@ -143,7 +215,7 @@ static size_t on_write(char *p, size_t size, size_t nmemb, void *user)
 		}
 		return n;
 	}
-	perch_docker_buf_add(&x->resp->body, p, n);
+	pp_buf_add(&x->resp->body, p, n);
 	return x->resp->body.oom ? 0 : n;
 }
 
@@ -173,6 +245,14 @@ static CURLcode run(CURL *h, const perch_docker_req *r, perch_docker_resp *resp)
 		CURLMcode mc = curl_multi_perform(m, &running);
 		if (mc != CURLM_OK) {
 			rc = CURLE_RECV_ERROR;
+			break;
+		}
+		/* A read's worth of the body has gone to on_data (one HTTP
+		 * chunk at a time: the engine sends a log line per chunk). */
+		if (r->on_flush != NULL && !resp->stopped &&
+		    !r->on_flush(r->user)) {
+			resp->stopped = true;
+			rc = CURLE_WRITE_ERROR;
 			break;
 		}
 		if (!running)
@@ -211,7 +291,7 @@ static CURLcode run(CURL *h, const perch_docker_req *r, perch_docker_resp *resp)
 bool perch_docker_http(const perch_docker_client *c, const perch_docker_req *r,
 		       perch_docker_resp *resp)
 {
-	perch_docker_buf url = {0};
+	pp_buf url = {0};
 	struct curl_slist *hdr = NULL;
 	char errbuf[CURL_ERROR_SIZE] = "";
 	char *u, *auth_hdr = NULL;
@@ -220,11 +300,11 @@ bool perch_docker_http(const perch_docker_client *c, const perch_docker_req *r,
 	CURLcode rc;
 	long os_errno = 0;
 
-	perch_docker_buf_puts(&url, c->base_url);
+	pp_buf_puts(&url, c->base_url);
 	if (!r->unversioned && c->api[0] != '\0')
-		perch_docker_buf_printf(&url, "/v%s", c->api);
-	perch_docker_buf_puts(&url, r->path);
-	u = perch_docker_buf_steal(&url);
+		pp_buf_printf(&url, "/v%s", c->api);
+	pp_buf_puts(&url, r->path);
+	u = pp_buf_steal(&url);
 	h = curl_easy_init();
 	if (u == NULL || h == NULL) {
 		free(u);
@@ -247,6 +327,8 @@ bool perch_docker_http(const perch_docker_client *c, const perch_docker_req *r,
 #endif
 	if (r->timeout_ms > 0)
 		curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, r->timeout_ms);
+	if (c->pool != NULL)
+		curl_easy_setopt(h, CURLOPT_SHARE, c->pool->share);
 	if (c->socket_path != NULL)
 		curl_easy_setopt(h, CURLOPT_UNIX_SOCKET_PATH, c->socket_path);
 	if (c->ca_file != NULL) {
@@ -268,10 +350,10 @@ bool perch_docker_http(const perch_docker_client *c, const perch_docker_req *r,
 	if (r->body != NULL)
 		hdr = curl_slist_append(hdr, "Content-Type: application/json");
 	if (r->registry_auth != NULL) {
-		perch_docker_buf ab = {0};
-		perch_docker_buf_printf(&ab, "X-Registry-Auth: %s",
+		pp_buf ab = {0};
+		pp_buf_printf(&ab, "X-Registry-Auth: %s",
 					r->registry_auth);
-		auth_hdr = perch_docker_buf_steal(&ab);
+		auth_hdr = pp_buf_steal(&ab);
 		if (auth_hdr != NULL)
 			hdr = curl_slist_append(hdr, auth_hdr);
 	}
@@ -280,6 +362,9 @@ bool perch_docker_http(const perch_docker_client *c, const perch_docker_req *r,
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_write);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, &x);
+	/* Streams (logs, pulls) in bigger reads: fewer calls per byte. */
+	if (r->on_data != NULL)
+		curl_easy_setopt(h, CURLOPT_BUFFERSIZE, STREAM_BUFFER);
 
 	rc = run(h, r, resp);
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->status);

@@ -18,21 +18,18 @@
  * Timestamps or `since` would not do: lines share timestamps, and the
  * host's clock is not the engine's.
  *
- * Signals: the thread runs with every signal blocked, so a write to a
- * pipe the host has closed returns EPIPE (the SIGPIPE stays pending on
- * this thread and is taken back) instead of reaching the host's handlers.
+ * Signals: the thread runs with every signal blocked (pp_thread_start),
+ * so a write to a pipe the host has closed returns EPIPE (pp_write_pipe
+ * takes the SIGPIPE back) instead of reaching the host's handlers.
  */
 #define _GNU_SOURCE
 #include "docker.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <time.h>
 #include <unistd.h>
 
 struct perch_docker_follower {
@@ -46,7 +43,7 @@ struct perch_docker_follower {
 	char *prelude;
 	uint64_t skip_bytes, skip_lines;
 	perch_docker_demux demux;
-	bool broken; /* EPIPE seen: the host closed its end */
+	pp_buf batch; /* payloads of one read, written to the pipe at once */
 };
 
 static void follower_free(perch_docker_follower *f)
@@ -58,42 +55,11 @@ static void follower_free(perch_docker_follower *f)
 	free(f->container_id);
 	free(f->step_name);
 	free(f->prelude);
+	pp_buf_free(&f->batch);
 	free(f);
 }
 
-/* Writes all of data into the pipe, waiting for room; false when told to
- * stop or the host is gone. */
-static bool write_all(perch_docker_follower *f, const char *data, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(f->wfd, data, n);
-		if (w > 0) {
-			data += w;
-			n -= (size_t)w;
-			continue;
-		}
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			struct pollfd p[2] = {
-				{.fd = f->wfd, .events = POLLOUT},
-				{.fd = f->stop_fd, .events = POLLIN},
-			};
-			if (poll(p, 2, -1) < 0 && errno != EINTR)
-				return false;
-			if (p[1].revents != 0)
-				return false;
-			if (p[0].revents & (POLLERR | POLLNVAL))
-				return false;
-			continue;
-		}
-		f->broken = w < 0 && errno == EPIPE;
-		return false;
-	}
-	return true;
-}
-
-/* Drops what the host already has, writes the rest. */
+/* Drops what the host already has, keeps the rest for flush(). */
 static bool out(void *user, const char *data, size_t n)
 {
 	perch_docker_follower *f = user;
@@ -114,7 +80,22 @@ static bool out(void *user, const char *data, size_t n)
 		n -= k;
 		f->skip_lines--;
 	}
-	return write_all(f, data, n);
+	pp_buf_add(&f->batch, data, n);
+	return !f->batch.oom;
+}
+
+/* Writes what out() kept.  One write per read from the engine, not one
+ * per frame: the engine sends every log line as a frame (and an HTTP
+ * chunk) of its own, and a write per line cost more CPU than the rest of
+ * the path (a busy log moves 10^5 lines a second). */
+static bool flush(void *user)
+{
+	perch_docker_follower *f = user;
+	bool ok = f->batch.len == 0 ||
+		  pp_write_pipe(f->wfd, f->stop_fd, f->batch.data,
+				f->batch.len) == 0;
+	f->batch.len = 0; /* keeps the room for the next read */
+	return ok;
 }
 
 static bool on_stream(void *user, const char *data, size_t n)
@@ -130,7 +111,7 @@ static void *follower_main(void *arg)
 	char *p = NULL;
 	bool ok;
 
-	if (!out(f, f->prelude, strlen(f->prelude)))
+	if (!out(f, f->prelude, strlen(f->prelude)) || !flush(f))
 		goto done;
 	p = perch_docker_path("/containers/", f->container_id,
 			      "/logs?follow=1&stdout=1&stderr=1");
@@ -141,9 +122,12 @@ static void *follower_main(void *arg)
 		.path = p,
 		.cancel_fd = {f->stop_fd, -1},
 		.on_data = on_stream,
+		.on_flush = flush,
 		.user = f,
 	};
 	ok = perch_docker_http(f->client, &r, &resp);
+	if (ok)
+		(void)flush(f); /* what the last read brought */
 	if (!ok && !resp.cancelled && !resp.stopped)
 		perch_logf(f->host, PERCH_LOG_WARN,
 			   "docker: the log stream of step %s broke: %s",
@@ -157,14 +141,6 @@ done:
 	free(p);
 	close(f->wfd);
 	f->wfd = -1;
-	if (f->broken) {
-		sigset_t pipe_only;
-		struct timespec zero = {0, 0};
-		sigemptyset(&pipe_only);
-		sigaddset(&pipe_only, SIGPIPE);
-		while (sigtimedwait(&pipe_only, NULL, &zero) == SIGPIPE)
-			;
-	}
 	return NULL;
 }
 
@@ -186,10 +162,9 @@ perch_status perch_docker_tail_step(perch_instance *inst, const perch_ctx *ctx,
 				    const char *task_uuid, int *fd,
 				    perch_error *err)
 {
-	int cfd = perch_docker_cancel_fd(inst, ctx);
+	int cfd = pp_cancel_fd(inst->host, ctx);
 	perch_docker_follower *f, *old = NULL;
 	perch_docker_step *s;
-	sigset_t all, prev;
 	int pfd[2] = {-1, -1};
 	perch_status st;
 	int rc;
@@ -239,10 +214,7 @@ perch_status perch_docker_tail_step(perch_instance *inst, const perch_ctx *ctx,
 		follower_free(f);
 		return st;
 	}
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &prev);
-	rc = pthread_create(&f->thread, NULL, follower_main, f);
-	pthread_sigmask(SIG_SETMASK, &prev, NULL);
+	rc = pp_thread_start(&f->thread, NULL, follower_main, f);
 	if (rc != 0) {
 		close(pfd[0]);
 		follower_free(f);

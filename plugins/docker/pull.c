@@ -17,9 +17,9 @@
 #define MAX_IDS 64
 
 typedef struct pull_state {
-	perch_docker_buf line;     /* the partial message */
-	perch_docker_buf raw;      /* the first bytes, for an error reply */
-	perch_docker_buf *prelude; /* where the lines go */
+	pp_buf line;     /* the partial message */
+	pp_buf raw;      /* the first bytes, for an error reply */
+	pp_buf *prelude; /* where the lines go */
 	bool truncated;
 	char *error;               /* the first {"error": …} */
 	char *ids[MAX_IDS];        /* layer ids and their last status */
@@ -29,20 +29,20 @@ typedef struct pull_state {
 
 static void emit_line(pull_state *ps, const char *id, const char *status)
 {
-	perch_docker_buf *p = ps->prelude;
+	pp_buf *p = ps->prelude;
 	size_t before = p->len;
 
 	if (ps->truncated)
 		return;
 	if (id != NULL && *id != '\0')
-		perch_docker_buf_printf(p, "%s: %s\n", id, status);
+		pp_buf_printf(p, "%s: %s\n", id, status);
 	else
-		perch_docker_buf_printf(p, "%s\n", status);
+		pp_buf_printf(p, "%s\n", status);
 	if (p->len > PERCH_DOCKER_PRELUDE_MAX - 64) {
 		p->len = before;
 		if (p->data != NULL)
 			p->data[before] = '\0';
-		perch_docker_buf_puts(p, "(pull output truncated)\n");
+		pp_buf_puts(p, "(pull output truncated)\n");
 		ps->truncated = true;
 	}
 }
@@ -97,10 +97,10 @@ static bool on_data(void *user, const char *data, size_t n)
 	pull_state *ps = user;
 
 	if (ps->raw.len < 4096)
-		perch_docker_buf_add(&ps->raw, data, n);
+		pp_buf_add(&ps->raw, data, n);
 	for (size_t i = 0; i < n; i++) {
 		if (data[i] != '\n') {
-			perch_docker_buf_add(&ps->line, data + i, 1);
+			pp_buf_add(&ps->line, data + i, 1);
 			continue;
 		}
 		if (ps->line.len > 0)
@@ -155,10 +155,10 @@ static char *registry_auth(const perch_auth *auth)
 
 perch_status perch_docker_pull(const perch_docker_client *c, const char *image,
 			       const perch_auth *auth, int cancel_fd,
-			       perch_docker_buf *prelude, perch_error *err)
+			       pp_buf *prelude, perch_error *err)
 {
 	pull_state ps = {.prelude = prelude};
-	perch_docker_buf path = {0};
+	pp_buf path = {0};
 	perch_docker_resp resp = {0};
 	char *repo = NULL, *tag = NULL, *p = NULL, *auth_hdr = NULL;
 	char what[512];
@@ -171,16 +171,16 @@ perch_status perch_docker_pull(const perch_docker_client *c, const char *image,
 		st = perch_error_set(err, PERCH_ERR_NO_MEMORY, "out of memory");
 		goto out;
 	}
-	perch_docker_buf_puts(&path, "/images/create?fromImage=");
-	perch_docker_buf_urlencode(&path, repo);
-	perch_docker_buf_puts(&path, "&tag=");
-	perch_docker_buf_urlencode(&path, tag);
-	p = perch_docker_buf_steal(&path);
+	pp_buf_puts(&path, "/images/create?fromImage=");
+	perch_docker_urlencode(&path, repo);
+	pp_buf_puts(&path, "&tag=");
+	perch_docker_urlencode(&path, tag);
+	p = pp_buf_steal(&path);
 	if (p == NULL) {
 		st = perch_error_set(err, PERCH_ERR_NO_MEMORY, "out of memory");
 		goto out;
 	}
-	perch_docker_buf_printf(prelude, "Pulling %s\n", image);
+	pp_buf_printf(prelude, "Pulling %s\n", image);
 	{
 		perch_docker_req r = {
 			.method = "POST",
@@ -193,7 +193,7 @@ perch_status perch_docker_pull(const perch_docker_client *c, const char *image,
 		bool ok = perch_docker_http(c, &r, &resp);
 		if (!ok || resp.status != 200) {
 			/* An error status comes with a small JSON body. */
-			perch_docker_buf_add(&resp.body, ps.raw.data, ps.raw.len);
+			pp_buf_add(&resp.body, ps.raw.data, ps.raw.len);
 			st = perch_docker_fail(c, &resp, err, what);
 			goto out;
 		}
@@ -204,12 +204,12 @@ perch_status perch_docker_pull(const perch_docker_client *c, const char *image,
 		st = perch_error_set(err,
 				     perch_docker_classify_message(0, ps.error),
 				     "%s: %s", what, ps.error);
-		perch_docker_buf_printf(prelude, "pull failed: %s\n", ps.error);
+		pp_buf_printf(prelude, "pull failed: %s\n", ps.error);
 	}
 out:
 	perch_docker_resp_free(&resp);
-	perch_docker_buf_free(&ps.line);
-	perch_docker_buf_free(&ps.raw);
+	pp_buf_free(&ps.line);
+	pp_buf_free(&ps.raw);
 	for (size_t i = 0; i < ps.n_ids; i++) {
 		free(ps.ids[i]);
 		free(ps.last[i]);

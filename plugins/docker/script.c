@@ -9,10 +9,9 @@
  * the environment), then enters the working directory.
  *
  * Each command is preceded by a trace line "+ <command>".  Woodpecker
- * writes it with `echo + <quoted>`; perch uses `printf '%s\n'` instead, as
- * its local backend does: dash's and busybox's echo interpret backslashes,
- * so echo would log `printf "a\nb"` as two lines.  For ordinary commands
- * the log is the same.
+ * writes it with `echo + <quoted>`; perch uses printf instead, as its
+ * local backend does (pp_script_command, shared with it): busybox's echo
+ * interprets backslashes.  For ordinary commands the log is the same.
  */
 #define _GNU_SOURCE
 #include "docker.h"
@@ -64,51 +63,25 @@ char *perch_docker_base64url(const void *data, size_t n)
 		      "0123456789-_");
 }
 
-static bool safe_char(char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-	       (c >= '0' && c <= '9') || strchr("_@%+=:,./-", c) != NULL;
-}
-
-void perch_docker_shell_quote(perch_docker_buf *b, const char *s)
-{
-	bool safe = *s != '\0';
-
-	for (const char *p = s; *p && safe; p++)
-		safe = safe_char(*p);
-	if (safe) {
-		perch_docker_buf_puts(b, s);
-		return;
-	}
-	perch_docker_buf_puts(b, "'");
-	for (const char *p = s; *p; p++) {
-		if (*p == '\'')
-			perch_docker_buf_puts(b, "'\"'\"'");
-		else
-			perch_docker_buf_add(b, p, 1);
-	}
-	perch_docker_buf_puts(b, "'");
-}
-
 /* The work dir goes between double quotes, so $, `, " and \ are escaped:
  * the folder is used as named, never expanded. */
-static void dquote(perch_docker_buf *b, const char *s)
+static void dquote(pp_buf *b, const char *s)
 {
-	perch_docker_buf_puts(b, "\"");
+	pp_buf_puts(b, "\"");
 	for (; *s; s++) {
 		if (strchr("$`\"\\", *s) != NULL)
-			perch_docker_buf_puts(b, "\\");
-		perch_docker_buf_add(b, s, 1);
+			pp_buf_puts(b, "\\");
+		pp_buf_add(b, s, 1);
 	}
-	perch_docker_buf_puts(b, "\"");
+	pp_buf_puts(b, "\"");
 }
 
 char *perch_docker_script(const char *const *cmds, size_t n,
 			  const char *work_dir)
 {
-	perch_docker_buf b = {0};
+	pp_buf b = {0};
 
-	perch_docker_buf_puts(&b,
+	pp_buf_puts(&b,
 			      "\n"
 			      "if [ -n \"$CI_NETRC_MACHINE\" ]; then\n"
 			      "cat <<EOF > $HOME/.netrc\n"
@@ -122,28 +95,15 @@ char *perch_docker_script(const char *const *cmds, size_t n,
 			      "unset CI_NETRC_PASSWORD\n"
 			      "unset CI_SCRIPT\n");
 	if (work_dir != NULL && *work_dir != '\0') {
-		perch_docker_buf_puts(&b, "mkdir -p ");
+		pp_buf_puts(&b, "mkdir -p ");
 		dquote(&b, work_dir);
-		perch_docker_buf_puts(&b, "\ncd ");
+		pp_buf_puts(&b, "\ncd ");
 		dquote(&b, work_dir);
-		perch_docker_buf_puts(&b, "\n");
+		pp_buf_puts(&b, "\n");
 	}
 	for (size_t i = 0; i < n; i++) {
-		perch_docker_buf trace = {0};
-		char *t;
-		perch_docker_buf_puts(&trace, "+ ");
-		perch_docker_buf_puts(&trace, cmds[i]);
-		t = perch_docker_buf_steal(&trace);
-		if (t == NULL) {
-			perch_docker_buf_free(&b);
-			return NULL;
-		}
-		perch_docker_buf_puts(&b, "\nprintf '%s\\n' ");
-		perch_docker_shell_quote(&b, t);
-		free(t);
-		perch_docker_buf_puts(&b, "\n");
-		perch_docker_buf_puts(&b, cmds[i]);
-		perch_docker_buf_puts(&b, "\n");
+		pp_buf_puts(&b, "\n");
+		pp_script_command(&b, cmds[i]);
 	}
-	return perch_docker_buf_steal(&b);
+	return pp_buf_steal(&b);
 }

@@ -2,10 +2,14 @@
  * steps.c - the step table, and start_step, wait_step, destroy_step.
  *
  * start_step: resolve the container name, pull when asked (the progress
- * becomes the first lines of the step's log), create the container (pull
- * and create again when the image is missing), connect its other
- * networks, start it.  Every container carries the step's labels, so a
- * failure at any point leaves nothing that destroy_step cannot find.
+ * becomes the first lines of the step's log), create the container - or
+ * take the one the worker made ahead from the very same body (worker.c) -
+ * (pull and create again when the image is missing; a name held by a
+ * container of this task queued for removal, or by a never-started one of
+ * this step, is freed first), connect its other networks, start it, and
+ * let the worker make the next stage's containers.  Every container
+ * carries the step's labels, so a failure at any point leaves nothing
+ * that destroy_step cannot find.
  *
  * wait_step: POST /containers/{id}/wait, aborted at once by the context's
  * cancel descriptor; then the exit code and OOMKilled from inspect.  A
@@ -13,21 +17,16 @@
  * such (PERCH_ERR_UNAVAILABLE), never as an exit code.
  *
  * destroy_step: stop (with the stop timeout), kill if that failed, remove
- * with its anonymous volumes; what is already gone is not an error.
+ * with its anonymous volumes; what is already gone is not an error.  A
+ * container that wait_step saw stop has nothing left to stop: its removal
+ * is queued for the worker (worker.c) and destroy_step returns at once, so
+ * that the next stage does not wait for it.
  */
 #define _GNU_SOURCE
 #include "docker.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-int perch_docker_cancel_fd(perch_instance *inst, const perch_ctx *ctx)
-{
-	if (ctx == NULL || !PERCH_HAS_FIELD(inst->host, perch_host, ctx_cancel_fd) ||
-	    inst->host->ctx_cancel_fd == NULL)
-		return -1;
-	return inst->host->ctx_cancel_fd(ctx);
-}
 
 /* ---- the table ---- */
 
@@ -123,9 +122,9 @@ void perch_docker_steps_forget(perch_instance *inst, const char *task_uuid,
 
 static char *label_kv(const char *k, const char *v)
 {
-	perch_docker_buf b = {0};
-	perch_docker_buf_printf(&b, "%s=%s", k, v);
-	return perch_docker_buf_steal(&b);
+	pp_buf b = {0};
+	pp_buf_printf(&b, "%s=%s", k, v);
+	return pp_buf_steal(&b);
 }
 
 perch_status perch_docker_list(perch_instance *inst, int cancel_fd,
@@ -135,7 +134,7 @@ perch_status perch_docker_list(perch_instance *inst, int cancel_fd,
 {
 	const char *all[8];
 	char *own = label_kv(PERCH_DOCKER_LABEL_HOST_ID, inst->conf.host_id);
-	perch_docker_buf path = {0};
+	pp_buf path = {0};
 	json_object *reply = NULL, *list;
 	char what[64];
 	perch_status st;
@@ -148,13 +147,13 @@ perch_status perch_docker_list(perch_instance *inst, int cancel_fd,
 	all[0] = own;
 	for (size_t i = 0; i < n_labels; i++)
 		all[i + 1] = labels[i];
-	perch_docker_buf_printf(&path, "/%s%s", kind,
+	pp_buf_printf(&path, "/%s%s", kind,
 				strcmp(kind, "containers") == 0
 					? "/json?all=1&filters="
 					: "?filters=");
 	perch_docker_label_filter(&path, all, n_labels + 1);
 	free(own);
-	p = perch_docker_buf_steal(&path);
+	p = pp_buf_steal(&path);
 	if (p == NULL)
 		return perch_error_set(err, PERCH_ERR_NO_MEMORY, "out of memory");
 	snprintf(what, sizeof what, "list %s", kind);
@@ -234,6 +233,18 @@ perch_status perch_docker_remove_container(perch_instance *inst,
 		if (code == 404)
 			return PERCH_OK;
 	}
+	return perch_docker_delete_container(inst, id, cancel_fd, err);
+}
+
+perch_status perch_docker_delete_container(perch_instance *inst,
+					   const char *id, int cancel_fd,
+					   perch_error *err)
+{
+	char what[256];
+	long code = 0;
+	perch_status st;
+	char *p;
+
 	snprintf(what, sizeof what, "remove container %.64s", id);
 	p = perch_docker_path("/containers/", id, "?v=1&force=1");
 	if (p == NULL)
@@ -245,7 +256,8 @@ perch_status perch_docker_remove_container(perch_instance *inst,
 			.cancel_fd = {cancel_fd, -1},
 			.timeout_ms = 120000,
 		};
-		st = perch_docker_call(c, &r, NULL, &code, err, what);
+		st = perch_docker_call(&inst->client, &r, NULL, &code, err,
+				       what);
 	}
 	free(p);
 	/* Gone, or someone else is removing it already (WP#4784). */
@@ -314,10 +326,11 @@ static bool image_missing(long code, const perch_error *err)
 			       strstr(err->message, "Image") != NULL);
 }
 
-static perch_status create(perch_instance *inst, int cfd,
-			   const perch_step *step, const char *task_uuid,
-			   const char *name, const char *prelude, char **id,
-			   long *code, perch_error *err)
+perch_status perch_docker_create_text(perch_instance *inst,
+				      const perch_step *step,
+				      const char *task_uuid,
+				      const char *prelude, char **out,
+				      perch_error *err)
 {
 	perch_docker_create_in in = {
 		.conf = &inst->conf,
@@ -326,40 +339,53 @@ static perch_status create(perch_instance *inst, int cfd,
 		.prelude = prelude,
 		.windows = inst->windows,
 	};
-	json_object *body = NULL, *reply = NULL;
-	perch_docker_buf path = {0};
+	json_object *body = NULL;
+	perch_status st;
+
+	*out = NULL;
+	st = perch_docker_create_body(&in, step, &body, err);
+	if (st != PERCH_OK)
+		return st;
+	*out = strdup(json_object_to_json_string_ext(
+		body, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(body);
+	if (*out == NULL)
+		return perch_error_set(err, PERCH_ERR_NO_MEMORY, "out of memory");
+	return PERCH_OK;
+}
+
+perch_status perch_docker_create_container(perch_instance *inst, int cancel_fd,
+					   const char *name, const char *body,
+					   const char *step_name, char **id,
+					   long *code, perch_error *err)
+{
+	json_object *reply = NULL;
+	pp_buf path = {0};
 	char what[512];
 	perch_status st;
 	char *p;
 
 	*id = NULL;
-	st = perch_docker_create_body(&in, step, &body, err);
-	if (st != PERCH_OK)
-		return st;
-	perch_docker_buf_puts(&path, "/containers/create?name=");
-	perch_docker_buf_urlencode(&path, name);
-	p = perch_docker_buf_steal(&path);
-	if (p == NULL) {
-		json_object_put(body);
+	*code = 0;
+	pp_buf_puts(&path, "/containers/create?name=");
+	perch_docker_urlencode(&path, name);
+	p = pp_buf_steal(&path);
+	if (p == NULL)
 		return perch_error_set(err, PERCH_ERR_NO_MEMORY, "out of memory");
-	}
 	snprintf(what, sizeof what, "create container %s for step %s", name,
-		 step->name);
+		 step_name);
 	{
 		perch_docker_req r = {
 			.method = "POST",
 			.path = p,
-			.body = json_object_to_json_string_ext(
-				body, JSON_C_TO_STRING_PLAIN |
-					      JSON_C_TO_STRING_NOSLASHESCAPE),
-			.cancel_fd = {cfd, -1},
+			.body = body,
+			.cancel_fd = {cancel_fd, -1},
 			.timeout_ms = 120000,
 		};
 		st = perch_docker_call(&inst->client, &r, &reply, code, err,
 				       what);
 	}
 	free(p);
-	json_object_put(body);
 	if (st == PERCH_OK) {
 		const char *cid = perch_docker_jstr(reply, "Id");
 		if (cid == NULL)
@@ -371,6 +397,99 @@ static perch_status create(perch_instance *inst, int cfd,
 					     "out of memory");
 	}
 	json_object_put(reply);
+	return st;
+}
+
+/* True when c (an inspect reply) is a container of this host's task and
+ * step that never started: what a start_step or a preparation of an
+ * earlier process left (worker.c).  Nothing else is ever taken away. */
+static bool never_started_leftover(perch_instance *inst, json_object *c,
+				   const char *task_uuid, const char *step_uuid)
+{
+	json_object *config, *labels, *state;
+	const char *v;
+
+	if (!json_object_object_get_ex(c, "Config", &config) ||
+	    !json_object_object_get_ex(config, "Labels", &labels) ||
+	    !json_object_object_get_ex(c, "State", &state))
+		return false;
+	v = perch_docker_jstr(labels, PERCH_DOCKER_LABEL_HOST_ID);
+	if (v == NULL || strcmp(v, inst->conf.host_id) != 0)
+		return false;
+	v = perch_docker_jstr(labels, PERCH_DOCKER_LABEL_TASK);
+	if (v == NULL || strcmp(v, task_uuid) != 0)
+		return false;
+	v = perch_docker_jstr(labels, PERCH_DOCKER_LABEL_STEP_UUID);
+	if (v == NULL || strcmp(v, step_uuid) != 0)
+		return false;
+	v = perch_docker_jstr(state, "Status");
+	return v != NULL && strcmp(v, "created") == 0;
+}
+
+/* The step's container name is in use (HTTP 409).  Frees it when that is
+ * safe and returns true (create again): a container of this task still
+ * queued for removal (it is waited for), or a never-started container of
+ * this very step (removed). */
+static bool free_name(perch_instance *inst, int cfd, const char *task_uuid,
+		      const perch_step *step, const char *name)
+{
+	json_object *c = NULL;
+	bool leftover;
+	char *p;
+
+	if (perch_docker_worker_drain(inst, task_uuid))
+		return true;
+	p = perch_docker_path("/containers/", name, "/json");
+	if (p == NULL)
+		return false;
+	{
+		perch_docker_req r = {
+			.method = "GET",
+			.path = p,
+			.cancel_fd = {cfd, -1},
+			.timeout_ms = 60000,
+		};
+		if (perch_docker_call(&inst->client, &r, &c, NULL, NULL,
+				      "inspect") != PERCH_OK)
+			c = NULL;
+	}
+	free(p);
+	leftover = c != NULL &&
+		   never_started_leftover(inst, c, task_uuid, step->uuid);
+	json_object_put(c);
+	return leftover &&
+	       perch_docker_delete_container(inst, name, cfd, NULL) == PERCH_OK;
+}
+
+/* The step's container from the body start_step would send: the one the
+ * worker prepared with that very body, else a new one. */
+static perch_status create(perch_instance *inst, int cfd,
+			   const perch_step *step, const char *task_uuid,
+			   const char *name, const char *prelude, char **id,
+			   long *code, perch_error *err)
+{
+	char *body = NULL;
+	perch_status st;
+
+	*id = NULL;
+	*code = 0;
+	st = perch_docker_create_text(inst, step, task_uuid, prelude, &body,
+				      err);
+	if (st != PERCH_OK)
+		return st;
+	if (prelude[0] == '\0')
+		*id = perch_docker_worker_take(inst, task_uuid, step->uuid,
+					       name, body);
+	if (*id == NULL) {
+		st = perch_docker_create_container(inst, cfd, name, body,
+						   step->name, id, code, err);
+		if (st != PERCH_OK && *code == 409 &&
+		    free_name(inst, cfd, task_uuid, step, name))
+			st = perch_docker_create_container(inst, cfd, name, body,
+							   step->name, id,
+							   code, err);
+	}
+	free(body);
 	return st;
 }
 
@@ -415,8 +534,8 @@ perch_status perch_docker_start_step(perch_instance *inst,
 				     const perch_step *step,
 				     const char *task_uuid, perch_error *err)
 {
-	int cfd = perch_docker_cancel_fd(inst, ctx);
-	perch_docker_buf prelude = {0};
+	int cfd = pp_cancel_fd(inst->host, ctx);
+	pp_buf prelude = {0};
 	perch_docker_follower *old = NULL;
 	char *name = NULL, *id = NULL, *pre = NULL;
 	char what[512];
@@ -449,7 +568,7 @@ perch_status perch_docker_start_step(perch_instance *inst,
 		goto out;
 
 	/* Record it now: from here on destroy_step has a container to stop. */
-	pre = perch_docker_buf_steal(&prelude);
+	pre = pp_buf_steal(&prelude);
 	pthread_mutex_lock(&inst->lock);
 	if (pre == NULL || perch_docker_step_add(inst, task_uuid, step->uuid,
 						 step->name, id, pre,
@@ -499,8 +618,11 @@ perch_status perch_docker_start_step(perch_instance *inst,
 		if (st != PERCH_OK && code == 304)
 			st = PERCH_OK; /* already started */
 	}
+	/* Running: the next stage's containers can be made meanwhile. */
+	if (st == PERCH_OK)
+		perch_docker_worker_prepare_after(inst, task_uuid, step);
 out:
-	perch_docker_buf_free(&prelude);
+	pp_buf_free(&prelude);
 	free(pre);
 	free(name);
 	free(id);
@@ -514,7 +636,7 @@ perch_status perch_docker_wait_step(perch_instance *inst, const perch_ctx *ctx,
 				    const char *task_uuid, perch_state *state,
 				    perch_error *err)
 {
-	int cfd = perch_docker_cancel_fd(inst, ctx);
+	int cfd = pp_cancel_fd(inst->host, ctx);
 	json_object *reply = NULL, *st_obj = NULL, *errobj = NULL;
 	char what[512];
 	char *id = NULL, *p;
@@ -591,6 +713,14 @@ perch_status perch_docker_wait_step(perch_instance *inst, const perch_ctx *ctx,
 		state->exited = true;
 	if (PERCH_HAS_FIELD(state, perch_state, oom_killed))
 		state->oom_killed = perch_docker_jbool(st_obj, "OOMKilled");
+	if (!perch_docker_jbool(st_obj, "Running")) {
+		perch_docker_step *s;
+		pthread_mutex_lock(&inst->lock);
+		s = perch_docker_step_find(inst, task_uuid, step->uuid);
+		if (s != NULL && strcmp(s->container_id, id) == 0)
+			s->exited = true;
+		pthread_mutex_unlock(&inst->lock);
+	}
 out:
 	json_object_put(reply);
 	free(id);
@@ -630,10 +760,31 @@ perch_status perch_docker_destroy_step(perch_instance *inst,
 				       const perch_step *step,
 				       const char *task_uuid, perch_error *err)
 {
-	int cfd = perch_docker_cancel_fd(inst, ctx);
-	char *kv[2];
+	int cfd = pp_cancel_fd(inst->host, ctx);
+	perch_docker_step *s;
+	char *kv[2], *known = NULL;
+	bool exited = false;
 	ids l = {0};
 	perch_status st;
+
+	/* A step this instance started or attached: its container is known,
+	 * no need to ask the engine for it. */
+	pthread_mutex_lock(&inst->lock);
+	s = perch_docker_step_find(inst, task_uuid, step->uuid);
+	if (s != NULL) {
+		known = strdup(s->container_id);
+		exited = s->exited;
+	}
+	pthread_mutex_unlock(&inst->lock);
+	if (known != NULL) {
+		if (!exited || !perch_docker_worker_remove(inst, task_uuid, known))
+			st = perch_docker_remove_container(inst, known, cfd, err);
+		else
+			st = PERCH_OK;
+		free(known);
+		perch_docker_steps_forget(inst, task_uuid, step->uuid);
+		return st;
+	}
 
 	kv[0] = label_kv(PERCH_DOCKER_LABEL_TASK, task_uuid);
 	kv[1] = label_kv(PERCH_DOCKER_LABEL_STEP_UUID, step->uuid);

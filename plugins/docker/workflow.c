@@ -5,7 +5,11 @@
  * labelled with the host id and the task, so that cleanup and discovery
  * find them by label.
  *
- * Destroy removes, by label, every container of the task (steps, detached
+ * Setup also hands the config to the worker (worker.c), which creates
+ * each next stage's containers ahead while a stage runs.
+ *
+ * Destroy waits for the worker's jobs of the task, then removes, by
+ * label, every container of the task (steps, detached
  * steps and services alike, started here or by an earlier process), in
  * parallel since each may take the stop timeout; then the task's volumes
  * (retried while the engine still counts them in use, WP#6360) and
@@ -18,7 +22,6 @@
 #include "docker.h"
 
 #include <poll.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -58,7 +61,7 @@ perch_status perch_docker_setup_workflow(perch_instance *inst,
 					 const char *task_uuid,
 					 perch_error *err)
 {
-	int cfd = perch_docker_cancel_fd(inst, ctx);
+	int cfd = pp_cancel_fd(inst->host, ctx);
 	char what[512];
 	perch_status st;
 
@@ -90,6 +93,7 @@ perch_status perch_docker_setup_workflow(perch_instance *inst,
 		if (st != PERCH_OK)
 			return st;
 	}
+	perch_docker_worker_workflow(inst, task_uuid, config);
 	return PERCH_OK;
 }
 
@@ -151,14 +155,10 @@ static void remove_all(sweep *s)
 {
 	pthread_t t[MAX_PARALLEL];
 	size_t n = s->n < MAX_PARALLEL ? s->n : MAX_PARALLEL, started = 0;
-	sigset_t all, prev;
 
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &prev);
 	for (size_t i = 1; i < n; i++)
-		if (pthread_create(&t[started], NULL, sweeper, s) == 0)
+		if (pp_thread_start(&t[started], NULL, sweeper, s) == 0)
 			started++;
-	pthread_sigmask(SIG_SETMASK, &prev, NULL);
 	sweeper(s); /* this thread works too, so one always does */
 	for (size_t i = 0; i < started; i++)
 		pthread_join(t[i], NULL);
@@ -251,17 +251,20 @@ perch_status perch_docker_destroy_workflow(perch_instance *inst,
 					   const char *task_uuid,
 					   perch_error *err)
 {
-	int cfd = perch_docker_cancel_fd(inst, ctx);
+	int cfd = pp_cancel_fd(inst->host, ctx);
 	perch_status first = PERCH_OK, st;
 	perch_error e = {.struct_size = sizeof e};
 	sweep s = {.inst = inst, .cfd = cfd};
-	perch_docker_buf b = {0};
+	pp_buf b = {0};
 	char *kv;
 
-	perch_docker_buf_printf(&b, "%s=%s", PERCH_DOCKER_LABEL_TASK, task_uuid);
-	kv = perch_docker_buf_steal(&b);
+	pp_buf_printf(&b, "%s=%s", PERCH_DOCKER_LABEL_TASK, task_uuid);
+	kv = pp_buf_steal(&b);
 	if (kv == NULL)
 		return perch_error_set(err, PERCH_ERR_NO_MEMORY, "out of memory");
+	/* The worker's jobs first: the sweep below then finds what they did
+	 * not remove, and the prepared containers of steps never started. */
+	perch_docker_worker_forget(inst, task_uuid);
 	pthread_mutex_init(&s.lock, NULL);
 	st = perch_docker_list(inst, cfd, "containers", (const char *const *)&kv,
 			       1, collect, &s, &e);

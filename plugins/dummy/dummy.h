@@ -18,6 +18,8 @@
  *   tail.c     the deterministic log and the pipe that carries it
  *   store.c    the state directory: records, atomic writes, removal
  *   resume.c   the discoverer and resumer capabilities
+ * Buffers, clocks, threads, atomic writes and recursive removal come from
+ * plugins/common (perchplugin.h).
  *
  * Locking: inst->lock guards the workflow and step lists, every refs
  * counter, every step's state/removed/wake_fd/skip_lines, and the writer
@@ -29,6 +31,8 @@
 #define PERCH_PLUGIN_DUMMY_H
 
 #include <perch/perch.h>
+
+#include "perchplugin.h"
 
 #include <pthread.h>
 
@@ -222,38 +226,15 @@ perch_dummy_step *perch_dummy_step_new(const char *step_uuid,
 void perch_dummy_workflow_unref(perch_dummy_workflow *wf);
 void perch_dummy_step_unref(perch_dummy_step *st);
 
-/* CLOCK_REALTIME / CLOCK_MONOTONIC in nanoseconds. */
-int64_t perch_dummy_real_ns(void);
-int64_t perch_dummy_mono_ns(void);
-
 /* The step calls of the entry object.  Contracts (threads, ownership,
  * errors) as documented in perch/backend.h; the dummy's behaviour in the
  * head comment of steps.c. */
-perch_status perch_dummy_setup_workflow(perch_instance *inst,
-					const perch_ctx *ctx,
-					const perch_config *config,
-					const char *task_uuid,
-					perch_error *err);
-perch_status perch_dummy_start_step(perch_instance *inst, const perch_ctx *ctx,
-				    const perch_step *step,
-				    const char *task_uuid, perch_error *err);
-perch_status perch_dummy_tail_step(perch_instance *inst, const perch_ctx *ctx,
-				   const perch_step *step,
-				   const char *task_uuid, int *fd,
-				   perch_error *err);
-perch_status perch_dummy_wait_step(perch_instance *inst, const perch_ctx *ctx,
-				   const perch_step *step,
-				   const char *task_uuid, perch_state *state,
-				   perch_error *err);
-perch_status perch_dummy_destroy_step(perch_instance *inst,
-				      const perch_ctx *ctx,
-				      const perch_step *step,
-				      const char *task_uuid, perch_error *err);
-perch_status perch_dummy_destroy_workflow(perch_instance *inst,
-					  const perch_ctx *ctx,
-					  const perch_config *config,
-					  const char *task_uuid,
-					  perch_error *err);
+pp_setup_workflow_fn perch_dummy_setup_workflow;
+pp_start_step_fn perch_dummy_start_step;
+pp_tail_step_fn perch_dummy_tail_step;
+pp_wait_step_fn perch_dummy_wait_step;
+pp_destroy_step_fn perch_dummy_destroy_step;
+pp_destroy_workflow_fn perch_dummy_destroy_workflow;
 
 /* ---- resume.c ---- */
 

@@ -95,7 +95,7 @@ perch_status perch_dummy_record_from_step(perch_instance *inst,
 	const perch_map *env = &step->environment;
 	const char *sleep = perch_map_get(env, ENV_SLEEP);
 	const char *code = perch_map_get(env, ENV_EXIT_CODE);
-	int64_t now = perch_dummy_real_ns();
+	int64_t now = pp_real_ns();
 
 	memset(rec, 0, sizeof *rec);
 	rec->name = dup_or_null(step->name);

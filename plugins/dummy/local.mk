@@ -1,7 +1,8 @@
 # plugins/dummy: Woodpecker's test backend, in C, with a state directory so
 # that it can stand in for a real backend in perch's swap and adoption tests.
 # It sees only the SDK headers (no host/, no config.h) and links only libc
-# and pthread, like a third-party plugin would.
+# and pthread (and, statically, plugins/common), like a third-party plugin
+# would.
 pkgplugin_LTLIBRARIES += plugins/dummy/dummy.la
 plugins_dummy_dummy_la_SOURCES = \
 	plugins/dummy/dummy.h \
@@ -11,9 +12,10 @@ plugins_dummy_dummy_la_SOURCES = \
 	plugins/dummy/tail.c \
 	plugins/dummy/store.c \
 	plugins/dummy/resume.c
-plugins_dummy_dummy_la_CPPFLAGS = -I$(top_srcdir)/sdk/include
+plugins_dummy_dummy_la_CPPFLAGS = -I$(top_srcdir)/sdk/include $(PERCH_PLUGIN_COMMON_CPPFLAGS)
 plugins_dummy_dummy_la_CFLAGS = $(AM_CFLAGS) $(PLUGIN_CFLAGS)
 plugins_dummy_dummy_la_LDFLAGS = $(AM_LDFLAGS) $(PLUGIN_LDFLAGS) -module
+plugins_dummy_dummy_la_LIBADD = $(PERCH_PLUGIN_COMMON)
 
 check_PROGRAMS += tests/unit/test_dummy
 TESTS += tests/unit/test_dummy

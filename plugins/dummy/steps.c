@@ -28,35 +28,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <time.h>
 #include <unistd.h>
 
 #define ENV_EXPECT_TYPE "EXPECT_TYPE"
 #define ENV_START_FAIL "STEP_START_FAIL"
 #define ENV_TAIL_FAIL "STEP_TAIL_FAIL"
 
-static int64_t clock_ns(clockid_t clk)
-{
-	struct timespec ts;
-	clock_gettime(clk, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-int64_t perch_dummy_real_ns(void)
-{
-	return clock_ns(CLOCK_REALTIME);
-}
-
-int64_t perch_dummy_mono_ns(void)
-{
-	return clock_ns(CLOCK_MONOTONIC);
-}
-
 /* The persisted wall-clock deadline on the monotonic clock, so that a
  * running wait is immune to clock steps. */
 static int64_t mono_deadline(int64_t real_deadline)
 {
-	return perch_dummy_mono_ns() + (real_deadline - perch_dummy_real_ns());
+	return pp_mono_ns() + (real_deadline - pp_real_ns());
 }
 
 /* ---- records in memory ---- */
@@ -465,7 +447,7 @@ static wait_end sleep_until(perch_instance *inst, const perch_ctx *ctx,
 			    int mode, int64_t deadline_mono, int wake)
 {
 	const perch_host *host = inst->host;
-	int cancel_fd = host->ctx_cancel_fd(ctx);
+	int cancel_fd = pp_cancel_fd(host, ctx);
 
 	for (;;) {
 		struct pollfd pfd[2] = {
@@ -474,7 +456,7 @@ static wait_end sleep_until(perch_instance *inst, const perch_ctx *ctx,
 		};
 		int timeout = -1;
 		if (mode == PERCH_DUMMY_UNTIL_DEADLINE) {
-			int64_t left = deadline_mono - perch_dummy_mono_ns();
+			int64_t left = deadline_mono - pp_mono_ns();
 			if (left <= 0)
 				return WAIT_ENDED;
 			left = (left + 999999) / 1000000;
@@ -565,8 +547,8 @@ perch_status perch_dummy_wait_step(perch_instance *inst, const perch_ctx *ctx,
 		st->state = PERCH_DUMMY_DONE;
 	if (end == WAIT_CANCELLED) {
 		st->rec.mode = PERCH_DUMMY_UNTIL_DEADLINE;
-		st->rec.deadline_real_ns = perch_dummy_real_ns();
-		st->deadline_mono_ns = perch_dummy_mono_ns();
+		st->rec.deadline_real_ns = pp_real_ns();
+		st->deadline_mono_ns = pp_mono_ns();
 		st->rec.exit_code = PERCH_DUMMY_EXIT_CANCELLED;
 		st->rec.oom_killed = false;
 	}

@@ -19,9 +19,10 @@
  * Readers ignore keys they do not know, so a newer plugin may add some and
  * an older one still adopts its steps.
  *
- * Every file is written whole and atomically: a temporary ".tmp-" file,
- * fsync, rename, fsync of the folder.  A crash leaves the old record or the
- * new one, never half of one, and names starting with '.' are not uuids.
+ * Every file is written whole and atomically (pp_write_file, durable): a
+ * temporary "." file, fsync, rename, fsync of the folder.  A crash leaves
+ * the old record or the new one, never half of one, and names starting
+ * with '.' are not uuids.
  */
 #define _GNU_SOURCE
 #include "dummy.h"
@@ -53,42 +54,9 @@ bool perch_dummy_valid_name(const char *name)
 	return n <= MAX_NAME && memchr(name, '/', n) == NULL;
 }
 
-/* ---- small growable buffer ---- */
+/* ---- record text ---- */
 
-typedef struct sbuf {
-	char *data;
-	size_t len, cap;
-	bool failed;
-} sbuf;
-
-static void sbuf_add(sbuf *b, const char *s, size_t n)
-{
-	if (b->failed)
-		return;
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 256;
-		char *p;
-		while (cap < b->len + n + 1)
-			cap *= 2;
-		p = realloc(b->data, cap);
-		if (p == NULL) {
-			b->failed = true;
-			return;
-		}
-		b->data = p;
-		b->cap = cap;
-	}
-	memcpy(b->data + b->len, s, n);
-	b->len += n;
-	b->data[b->len] = '\0';
-}
-
-static void sbuf_str(sbuf *b, const char *s)
-{
-	sbuf_add(b, s, strlen(s));
-}
-
-static void sbuf_escaped(sbuf *b, const char *s, size_t n)
+static void add_escaped(pp_buf *b, const char *s, size_t n)
 {
 	static const char hex[] = "0123456789ABCDEF";
 	size_t i, start = 0;
@@ -97,27 +65,27 @@ static void sbuf_escaped(sbuf *b, const char *s, size_t n)
 		unsigned char c = (unsigned char)s[i];
 		if (c == '%' || c < 0x20 || c == 0x7f) {
 			char esc[3] = {'%', hex[c >> 4], hex[c & 15]};
-			sbuf_add(b, s + start, i - start);
-			sbuf_add(b, esc, 3);
+			pp_buf_add(b, s + start, i - start);
+			pp_buf_add(b, esc, 3);
 			start = i + 1;
 		}
 	}
-	sbuf_add(b, s + start, n - start);
+	pp_buf_add(b, s + start, n - start);
 }
 
-static void sbuf_field(sbuf *b, const char *key, const char *value, size_t n)
+static void add_field(pp_buf *b, const char *key, const char *value, size_t n)
 {
-	sbuf_str(b, key);
-	sbuf_add(b, " ", 1);
-	sbuf_escaped(b, value, n);
-	sbuf_add(b, "\n", 1);
+	pp_buf_puts(b, key);
+	pp_buf_add(b, " ", 1);
+	add_escaped(b, value, n);
+	pp_buf_add(b, "\n", 1);
 }
 
-static void sbuf_int(sbuf *b, const char *key, long long v)
+static void add_int(pp_buf *b, const char *key, long long v)
 {
 	char num[32];
 	snprintf(num, sizeof num, "%lld", v);
-	sbuf_field(b, key, num, strlen(num));
+	add_field(b, key, num, strlen(num));
 }
 
 /* ---- paths and files ---- */
@@ -125,16 +93,11 @@ static void sbuf_int(sbuf *b, const char *key, long long v)
 static char *path_of(const char *a, const char *b, const char *c,
 		     const char *d)
 {
-	char *p = NULL;
-	int n;
-
 	if (d != NULL)
-		n = asprintf(&p, "%s/%s/%s/%s", a, b, c, d);
-	else if (c != NULL)
-		n = asprintf(&p, "%s/%s/%s", a, b, c);
-	else
-		n = asprintf(&p, "%s/%s", a, b);
-	return n < 0 ? NULL : p;
+		return pp_format("%s/%s/%s/%s", a, b, c, d);
+	if (c != NULL)
+		return pp_format("%s/%s/%s", a, b, c);
+	return pp_format("%s/%s", a, b);
 }
 
 static perch_status oom(perch_error *err)
@@ -149,78 +112,23 @@ static perch_status io_error(perch_error *err, const char *what,
 			       strerror(e));
 }
 
-static int fsync_dir(const char *dir)
-{
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	int rc;
-
-	if (fd < 0)
-		return -1;
-	rc = fsync(fd);
-	close(fd);
-	return rc;
-}
-
-static int write_all(int fd, const char *data, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = write(fd, data, len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		data += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 /* dir/name := data, atomically and durably. */
 static perch_status write_atomic(const char *dir, const char *name,
 				 const char *data, size_t len, perch_error *err)
 {
-	char *tmpname = NULL, *final = path_of(dir, name, NULL, NULL);
-	perch_status st = PERCH_OK;
-	int fd, e;
+	char *path = path_of(dir, name, NULL, NULL);
+	char why[PERCH_ERROR_MESSAGE_MAX];
+	int rc;
 
-	if (asprintf(&tmpname, "%s/.tmp-%s", dir, name) < 0)
-		tmpname = NULL;
-	if (tmpname == NULL || final == NULL) {
-		st = oom(err);
-		goto out;
-	}
-	fd = open(tmpname, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
-		  0600);
-	if (fd < 0) {
-		st = io_error(err, "creating", tmpname, errno);
-		goto out;
-	}
-	if (write_all(fd, data, len) != 0 || fsync(fd) != 0) {
-		e = errno;
-		close(fd);
-		unlink(tmpname);
-		st = io_error(err, "writing", tmpname, e);
-		goto out;
-	}
-	if (close(fd) != 0) {
-		e = errno;
-		unlink(tmpname);
-		st = io_error(err, "writing", tmpname, e);
-		goto out;
-	}
-	if (rename(tmpname, final) != 0) {
-		e = errno;
-		unlink(tmpname);
-		st = io_error(err, "renaming to", final, e);
-		goto out;
-	}
-	if (fsync_dir(dir) != 0)
-		st = io_error(err, "syncing", dir, errno);
-out:
-	free(tmpname);
-	free(final);
-	return st;
+	if (path == NULL)
+		return oom(err);
+	rc = pp_write_file(path, data, len, 0600, true, why, sizeof why);
+	free(path);
+	if (rc != 0)
+		return perch_error_set(err, errno == ENOMEM ? PERCH_ERR_NO_MEMORY
+							    : PERCH_ERR_IO,
+				       "%s", why);
+	return PERCH_OK;
 }
 
 /* Reads a whole regular file (not following a final symlink). */
@@ -265,79 +173,20 @@ static char *read_whole(const char *path, size_t *len, int *e)
 	return buf;
 }
 
-/* Removes path and, if it is a folder, all it holds; never follows a
- * symlink.  Missing is fine.  Returns 0 or an errno. */
-static int remove_tree_at(int parent, const char *name)
-{
-	int fd, e = 0;
-	DIR *d;
-	struct dirent *de;
-
-	if (unlinkat(parent, name, 0) == 0 || errno == ENOENT)
-		return 0;
-	if (errno != EISDIR && errno != EPERM)
-		return errno;
-	fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return errno == ENOENT ? 0 : errno;
-	d = fdopendir(fd);
-	if (d == NULL) {
-		e = errno;
-		close(fd);
-		return e;
-	}
-	while ((de = readdir(d)) != NULL) {
-		int r;
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-			continue;
-		r = remove_tree_at(dirfd(d), de->d_name);
-		if (r != 0 && e == 0)
-			e = r;
-	}
-	closedir(d);
-	if (unlinkat(parent, name, AT_REMOVEDIR) != 0 && errno != ENOENT &&
-	    e == 0)
-		e = errno;
-	return e;
-}
-
 /* ---- the state directory ---- */
-
-static int mkdir_parents(char *path)
-{
-	char *p;
-
-	for (p = path + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(path, 0700) != 0 && errno != EEXIST) {
-			*p = '/';
-			return -1;
-		}
-		*p = '/';
-	}
-	if (mkdir(path, 0700) != 0 && errno != EEXIST)
-		return -1;
-	return 0;
-}
 
 char *perch_dummy_store_open(const char *dir, perch_error *err)
 {
-	char *copy = strdup(dir), *abs;
+	char *abs;
 	struct stat sb;
 	int e = 0;
 
-	if (copy == NULL) {
-		oom(err);
-		return NULL;
-	}
-	if (mkdir_parents(copy) != 0) {
+	/* A file in its place is said below, as "using". */
+	if (pp_mkdirs(dir, 0700) != 0 &&
+	    !(errno == ENOTDIR && stat(dir, &sb) == 0)) {
 		io_error(err, "creating state dir", dir, errno);
-		free(copy);
 		return NULL;
 	}
-	free(copy);
 	/* Absolute, so that a later chdir() of the host changes nothing. */
 	abs = realpath(dir, NULL);
 	if (abs == NULL) {
@@ -388,10 +237,10 @@ perch_status perch_dummy_store_add_workflow(perch_instance *inst,
 				  strlen(WORKFLOW_MAGIC), err);
 	}
 	if (st != PERCH_OK) {
-		remove_tree_at(AT_FDCWD, wdir);
+		(void)pp_remove_tree(wdir, NULL, 0);
 		goto out;
 	}
-	if (fsync_dir(inst->state_dir) != 0)
+	if (pp_fsync_dir(inst->state_dir) != 0)
 		st = io_error(err, "syncing", inst->state_dir, errno);
 out:
 	free(wdir);
@@ -404,20 +253,16 @@ perch_status perch_dummy_store_remove_workflow(perch_instance *inst,
 					       perch_error *err)
 {
 	char *wdir = path_of(inst->state_dir, task_uuid, NULL, NULL);
-	int e;
+	perch_status st = PERCH_OK;
 
 	if (wdir == NULL)
 		return oom(err);
-	e = remove_tree_at(AT_FDCWD, wdir);
-	if (e == 0 && fsync_dir(inst->state_dir) != 0)
-		e = errno;
-	if (e != 0) {
-		io_error(err, "removing", wdir, e);
-		free(wdir);
-		return PERCH_ERR_IO;
-	}
+	if (pp_remove_tree(wdir, NULL, 0) != 0)
+		st = io_error(err, "removing", wdir, errno);
+	else if (pp_fsync_dir(inst->state_dir) != 0)
+		st = io_error(err, "syncing", inst->state_dir, errno);
 	free(wdir);
-	return PERCH_OK;
+	return st;
 }
 
 bool perch_dummy_store_has_workflow(perch_instance *inst,
@@ -437,7 +282,7 @@ perch_status perch_dummy_store_put_step(perch_instance *inst,
 					perch_error *err)
 {
 	char *sdir = path_of(inst->state_dir, task_uuid, STEPS_DIR, NULL);
-	sbuf b = {0};
+	pp_buf b = {0};
 	const char *mode;
 	perch_status st;
 
@@ -446,23 +291,23 @@ perch_status perch_dummy_store_put_step(perch_instance *inst,
 	case PERCH_DUMMY_BAD_SLEEP: mode = "bad-sleep"; break;
 	default: mode = "deadline"; break;
 	}
-	sbuf_str(&b, STEP_MAGIC "\n");
-	sbuf_field(&b, "name", rec->name, strlen(rec->name));
-	sbuf_field(&b, "type", rec->type, strlen(rec->type));
-	sbuf_field(&b, "mode", mode, strlen(mode));
+	pp_buf_puts(&b, STEP_MAGIC "\n");
+	add_field(&b, "name", rec->name, strlen(rec->name));
+	add_field(&b, "type", rec->type, strlen(rec->type));
+	add_field(&b, "mode", mode, strlen(mode));
 	if (rec->mode == PERCH_DUMMY_UNTIL_DEADLINE)
-		sbuf_int(&b, "deadline_unix_ns", rec->deadline_real_ns);
+		add_int(&b, "deadline_unix_ns", rec->deadline_real_ns);
 	if (rec->mode == PERCH_DUMMY_BAD_SLEEP)
-		sbuf_field(&b, "bad_sleep", rec->bad_sleep,
+		add_field(&b, "bad_sleep", rec->bad_sleep,
 			   strlen(rec->bad_sleep));
-	sbuf_int(&b, "exit_code", rec->exit_code);
-	sbuf_int(&b, "oom_killed", rec->oom_killed ? 1 : 0);
-	sbuf_field(&b, "log", rec->log, rec->log_len);
-	if (sdir == NULL || b.failed)
+	add_int(&b, "exit_code", rec->exit_code);
+	add_int(&b, "oom_killed", rec->oom_killed ? 1 : 0);
+	add_field(&b, "log", rec->log, rec->log_len);
+	if (sdir == NULL || b.oom)
 		st = oom(err);
 	else
 		st = write_atomic(sdir, step_uuid, b.data, b.len, err);
-	free(b.data);
+	pp_buf_free(&b);
 	free(sdir);
 	return st;
 }
@@ -650,7 +495,7 @@ perch_status perch_dummy_store_remove_step(perch_instance *inst,
 	if (sdir == NULL || path == NULL) {
 		st = oom(err);
 	} else if (unlink(path) == 0) {
-		if (fsync_dir(sdir) != 0)
+		if (pp_fsync_dir(sdir) != 0)
 			st = io_error(err, "syncing", sdir, errno);
 	} else if (errno != ENOENT && errno != ENOTDIR) {
 		st = io_error(err, "removing", path, errno);

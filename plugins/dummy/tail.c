@@ -7,20 +7,18 @@
  *
  * Most outputs fit the pipe buffer and are written before tail_step
  * returns.  A bigger one (huge command lists) must not block the caller
- * until the host reads, so the rest goes to a small writer thread that
- * polls the pipe and a stop eventfd; destroy_step and unload stop it.
+ * until the host reads, so the rest goes to a small writer thread
+ * (pp_write_pipe: it polls the pipe and a stop eventfd, every signal
+ * blocked); destroy_step and unload stop it.
  */
 #define _GNU_SOURCE
 #include "dummy.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <time.h>
 #include <unistd.h>
 
 struct perch_dummy_writer {
@@ -109,57 +107,15 @@ static void writer_free(perch_dummy_writer *w)
 static void *writer_main(void *arg)
 {
 	perch_dummy_writer *w = arg;
-	bool broken = false;
 
-	while (w->off < w->len) {
-		struct pollfd pfd[2] = {
-			{.fd = w->fd, .events = POLLOUT},
-			{.fd = w->stop_fd, .events = POLLIN},
-		};
-		if (poll(pfd, 2, -1) < 0) {
-			if (errno == EINTR)
-				continue;
-			break;
-		}
-		if (pfd[1].revents != 0)
-			break;
-		if (pfd[0].revents & (POLLERR | POLLHUP | POLLNVAL))
-			break; /* the host closed its end */
-		if (!write_some(w->fd, w->data, w->len, &w->off)) {
-			broken = errno == EPIPE;
-			break;
-		}
-	}
+	/* Ends early when stopped or when the host closed its end. */
+	(void)pp_write_pipe(w->fd, w->stop_fd, w->data + w->off,
+			    w->len - w->off);
 	close(w->fd);
-	if (broken) {
-		/* The write raised SIGPIPE at this thread, where it is blocked:
-		 * take it back so that it never reaches the host. */
-		sigset_t pipe_only;
-		struct timespec zero = {0, 0};
-		sigemptyset(&pipe_only);
-		sigaddset(&pipe_only, SIGPIPE);
-		while (sigtimedwait(&pipe_only, NULL, &zero) == SIGPIPE)
-			;
-	}
 	pthread_mutex_lock(&w->inst->lock);
 	w->finished = true;
 	pthread_mutex_unlock(&w->inst->lock);
 	return NULL;
-}
-
-/* Starts w's thread with every signal blocked: the host's handlers never
- * run on a plugin thread, and a write to a closed pipe returns EPIPE
- * instead of killing the process. */
-static int writer_start(perch_dummy_writer *w)
-{
-	sigset_t all, old;
-	int rc;
-
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	rc = pthread_create(&w->thread, NULL, writer_main, w);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	return rc;
 }
 
 perch_status perch_dummy_pipe_out(perch_instance *inst, char *data, size_t len,
@@ -211,7 +167,7 @@ perch_status perch_dummy_pipe_out(perch_instance *inst, char *data, size_t len,
 	}
 	/* Link before starting so that unload finds it, whatever happens. */
 	pthread_mutex_lock(&inst->lock);
-	rc = writer_start(w);
+	rc = pp_thread_start(&w->thread, NULL, writer_main, w);
 	if (rc == 0) {
 		w->next = inst->writers;
 		inst->writers = w;

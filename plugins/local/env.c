@@ -64,7 +64,7 @@ const char *perch_local_env_get(const perch_local_strv *env, const char *key)
 static void env_set(perch_local_strv *env, const char *key, const char *value)
 {
 	char **slot = env_find(env, key);
-	char *kv = perch_local_printf("%s=%s", key, value);
+	char *kv = pp_format("%s=%s", key, value);
 
 	if (slot == NULL) {
 		perch_local_strv_take(env, kv);
@@ -81,7 +81,7 @@ perch_status perch_local_env_build(perch_instance *inst,
 				   const perch_step *step,
 				   perch_local_strv *out, perch_error *err)
 {
-	perch_local_buf dropped = {0};
+	pp_buf dropped = {0};
 
 	/* The host's environment as of now, like Go's os.Environ(). */
 	for (char **e = environ; e != NULL && *e != NULL; e++)
@@ -94,7 +94,7 @@ perch_status perch_local_env_build(perch_instance *inst,
 			continue;
 		if (is_owned(key)) {
 			if (!is_expected(key))
-				perch_local_buf_printf(&dropped, "%s%s",
+				pp_buf_printf(&dropped, "%s%s",
 						       dropped.len ? ", " : "",
 						       key);
 			continue;
@@ -107,7 +107,7 @@ perch_status perch_local_env_build(perch_instance *inst,
 	}
 	env_set(out, "CI_WORKSPACE", wf->workspace_dir);
 	if (out->oom || dropped.oom) {
-		perch_local_buf_free(&dropped);
+		pp_buf_free(&dropped);
 		return perch_error_set(err, PERCH_ERR_NO_MEMORY, "out of memory");
 	}
 	if (dropped.len > 0)
@@ -115,7 +115,7 @@ perch_status perch_local_env_build(perch_instance *inst,
 			   "step \"%s\": ignoring %s from the step's environment: "
 			   "the local backend sets these itself",
 			   step->name, dropped.data);
-	perch_local_buf_free(&dropped);
+	pp_buf_free(&dropped);
 	return PERCH_OK;
 }
 
@@ -131,9 +131,9 @@ int perch_local_netrc_write(const perch_local_workflow *wf,
 	char *path, *text;
 	int rc, e;
 
-	path = perch_local_path_join(wf->home_dir, ".netrc");
+	path = pp_path_join(wf->home_dir, ".netrc");
 	/* Woodpecker's template, leading newline included. */
-	text = perch_local_printf("\nmachine %s\nlogin %s\npassword %s\n",
+	text = pp_format("\nmachine %s\nlogin %s\npassword %s\n",
 				  machine ? machine : "", login ? login : "",
 				  password ? password : "");
 	if (path == NULL || text == NULL) {
@@ -142,7 +142,7 @@ int perch_local_netrc_write(const perch_local_workflow *wf,
 		errno = ENOMEM;
 		return -1;
 	}
-	rc = perch_local_write_file(path, text, 0600);
+	rc = pp_write_file(path, text, strlen(text), 0600, false, NULL, 0);
 	e = errno;
 	/* The password must not linger in freed memory longer than needed. */
 	explicit_bzero(text, strlen(text));
@@ -154,7 +154,7 @@ int perch_local_netrc_write(const perch_local_workflow *wf,
 
 void perch_local_netrc_remove(const perch_local_workflow *wf)
 {
-	char *path = perch_local_path_join(wf->home_dir, ".netrc");
+	char *path = pp_path_join(wf->home_dir, ".netrc");
 
 	if (path != NULL)
 		(void)unlink(path);

@@ -24,8 +24,10 @@
  *   env.c      the step's environment and the .netrc file
  *   spawn.c    fork/exec into a new process group
  *   proc.c     waiting for, stopping and sweeping process groups
- *   fs.c       PATH lookup, directories, recursive removal
- *   util.c     growable buffers and string vectors that report OOM
+ *   fs.c       PATH lookup, paths that stay inside the workspace
+ *   util.c     string vectors that report OOM
+ * Buffers, clocks, shell quoting, mkdir -p, atomic writes and recursive
+ * removal come from plugins/common (perchplugin.h).
  *
  * Locking: inst->lock guards the workflow list, every workflow's step list,
  * every refs counter, every step's log_fd/finished/
@@ -39,6 +41,8 @@
 #define PERCH_PLUGIN_LOCAL_H
 
 #include <perch/perch.h>
+
+#include "perchplugin.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -54,29 +58,8 @@
 
 /* ---- util.c ---------------------------------------------------------- */
 
-/* A growable, NUL-terminated byte buffer.  Zero-initialise to use.  An
- * allocation failure sets oom and turns later appends into no-ops, so that
- * a builder checks once at the end.  Not thread-safe (one owner). */
-typedef struct perch_local_buf {
-	char *data;
-	size_t len;
-	size_t cap;
-	bool oom;
-} perch_local_buf;
-
-void perch_local_buf_add(perch_local_buf *b, const char *s, size_t n);
-void perch_local_buf_puts(perch_local_buf *b, const char *s);
-#if defined(__GNUC__) || defined(__clang__)
-__attribute__((format(printf, 2, 3)))
-#endif
-void perch_local_buf_printf(perch_local_buf *b, const char *fmt, ...);
-/* Hands the string to the caller (who frees it) and resets b; NULL (and b
- * freed) when an allocation failed. */
-char *perch_local_buf_steal(perch_local_buf *b);
-void perch_local_buf_free(perch_local_buf *b);
-
 /* A growable, always NULL-terminated vector of malloc'd strings (argv,
- * envp).  Zero-initialise to use; same oom convention as perch_local_buf. */
+ * envp).  Zero-initialise to use; same oom convention as pp_buf. */
 typedef struct perch_local_strv {
 	char **v;
 	size_t n;
@@ -90,19 +73,7 @@ void perch_local_strv_push(perch_local_strv *sv, const char *s);
 void perch_local_strv_take(perch_local_strv *sv, char *s);
 void perch_local_strv_free(perch_local_strv *sv);
 
-/* A malloc'd printf result, or NULL on OOM.  Caller frees. */
-#if defined(__GNUC__) || defined(__clang__)
-__attribute__((format(printf, 1, 2)))
-#endif
-char *perch_local_printf(const char *fmt, ...);
-
-/* CLOCK_MONOTONIC in milliseconds. */
-int64_t perch_local_now_ms(void);
-
 /* ---- fs.c ------------------------------------------------------------ */
-
-/* dir + "/" + name, malloc'd, or NULL on OOM. */
-char *perch_local_path_join(const char *dir, const char *name);
 
 /* True when path is dir itself or lies below it (textually: both absolute,
  * no "." or ".." components in path). */
@@ -120,21 +91,6 @@ bool perch_local_path_climbs(const char *rel);
  */
 char *perch_local_which(const char *name, const char *path_env,
 			const char *base_dir);
-
-/* mkdir -p with mode for created components.  0 or -1/errno. */
-int perch_local_mkdirs(const char *path, mode_t mode);
-
-/* Writes data to path atomically (temp file + rename) with mode.  0 or
- * -1/errno. */
-int perch_local_write_file(const char *path, const char *data, mode_t mode);
-
-/*
- * rm -rf path without following symbolic links and without crossing into
- * other file systems; directories a step made read-only are made writable
- * first (Go's module cache does that).  0, or -1 with errno and a reason in
- * why (one line).  Thread-safe.
- */
-int perch_local_remove_tree(const char *path, char *why, size_t why_len);
 
 /* ---- records (registry.c) ------------------------------------------- */
 
@@ -253,10 +209,6 @@ void perch_local_netrc_remove(const perch_local_workflow *wf);
 
 /* ---- script.c -------------------------------------------------------- */
 
-/* Appends s quoted for a POSIX shell like Python's shlex.quote (which is
- * what Woodpecker's shellescape.Quote does). */
-void perch_local_shell_quote(perch_local_buf *b, const char *s);
-
 /* The script of a commands step: every command is printed as "+ <cmd>"
  * (printf, so that no echo mangles backslashes) and then run.  Meant for
  * `<shell> -e`: the first failing command ends it.  Malloc'd; NULL on OOM. */
@@ -370,30 +322,12 @@ perch_status perch_local_plan_check_type(const perch_step *step,
 
 /* ---- steps.c (the ABI calls) ---------------------------------------- */
 
-perch_status perch_local_setup_workflow(perch_instance *inst,
-					const perch_ctx *ctx,
-					const perch_config *config,
-					const char *task_uuid, perch_error *err);
-perch_status perch_local_start_step(perch_instance *inst, const perch_ctx *ctx,
-				    const perch_step *step,
-				    const char *task_uuid, perch_error *err);
-perch_status perch_local_tail_step(perch_instance *inst, const perch_ctx *ctx,
-				   const perch_step *step,
-				   const char *task_uuid, int *fd,
-				   perch_error *err);
-perch_status perch_local_wait_step(perch_instance *inst, const perch_ctx *ctx,
-				   const perch_step *step,
-				   const char *task_uuid, perch_state *state,
-				   perch_error *err);
-perch_status perch_local_destroy_step(perch_instance *inst,
-				      const perch_ctx *ctx,
-				      const perch_step *step,
-				      const char *task_uuid, perch_error *err);
-perch_status perch_local_destroy_workflow(perch_instance *inst,
-					  const perch_ctx *ctx,
-					  const perch_config *config,
-					  const char *task_uuid,
-					  perch_error *err);
+pp_setup_workflow_fn perch_local_setup_workflow;
+pp_start_step_fn perch_local_start_step;
+pp_tail_step_fn perch_local_tail_step;
+pp_wait_step_fn perch_local_wait_step;
+pp_destroy_step_fn perch_local_destroy_step;
+pp_destroy_workflow_fn perch_local_destroy_workflow;
 
 /* Stops and removes every workflow still set up (unload's safety net). */
 void perch_local_destroy_all(perch_instance *inst);

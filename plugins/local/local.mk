@@ -1,6 +1,6 @@
 # plugins/local: runs steps as host processes.  Like a third-party plugin
 # it sees only the SDK headers (no host/, no config.h) and links only libc
-# and pthread.
+# and pthread (and, statically, plugins/common).
 pkgplugin_LTLIBRARIES += plugins/local/local.la
 plugins_local_local_la_SOURCES = \
 	plugins/local/local.h \
@@ -14,9 +14,10 @@ plugins_local_local_la_SOURCES = \
 	plugins/local/proc.c \
 	plugins/local/fs.c \
 	plugins/local/util.c
-plugins_local_local_la_CPPFLAGS = -I$(top_srcdir)/sdk/include
+plugins_local_local_la_CPPFLAGS = -I$(top_srcdir)/sdk/include $(PERCH_PLUGIN_COMMON_CPPFLAGS)
 plugins_local_local_la_CFLAGS = $(AM_CFLAGS) $(PLUGIN_CFLAGS)
 plugins_local_local_la_LDFLAGS = $(AM_LDFLAGS) $(PLUGIN_LDFLAGS) -module
+plugins_local_local_la_LIBADD = $(PERCH_PLUGIN_COMMON)
 EXTRA_DIST += plugins/local/README.md
 
 check_PROGRAMS += tests/unit/test_local

@@ -126,8 +126,8 @@ static perch_status probe_shell(perch_instance *inst, const perch_ctx *ctx,
 				    .cwd = cwd, .out_fd = -1, .err_fd = -1};
 	perch_local_proc proc = {.pid = -1, .pidfd = -1};
 	perch_local_proc *pv[1] = {&proc};
-	int cancel_fd = inst->host->ctx_cancel_fd(ctx);
-	int64_t deadline = perch_local_now_ms() + PROBE_TIMEOUT_MS;
+	int cancel_fd = pp_cancel_fd(inst->host, ctx);
+	int64_t deadline = pp_mono_ms() + PROBE_TIMEOUT_MS;
 	char out[16], why[PERCH_ERROR_MESSAGE_MAX];
 	size_t got = 0;
 	bool eof = false, cancelled = false, overflow = false;
@@ -160,7 +160,7 @@ static perch_status probe_shell(perch_instance *inst, const perch_ctx *ctx,
 	while (!eof && !cancelled && !overflow) {
 		struct pollfd pfd[2] = {{.fd = pp[0], .events = POLLIN},
 					{.fd = cancel_fd, .events = POLLIN}};
-		int64_t left = deadline - perch_local_now_ms();
+		int64_t left = deadline - pp_mono_ms();
 		int r;
 		if (left <= 0)
 			break;
@@ -186,7 +186,7 @@ static perch_status probe_shell(perch_instance *inst, const perch_ctx *ctx,
 	    PERCH_LOCAL_WAIT_DONE) {
 		(void)kill(-proc.pid, SIGKILL);
 		(void)perch_local_wait_leaders(inst, pv, 1, -1,
-					       perch_local_now_ms() + 5000);
+					       pp_mono_ms() + 5000);
 	}
 	perch_local_sweep(inst, pv, 1, -1, 0);
 	*posix = eof && got == 2 && memcmp(out, "ok", 2) == 0 &&
@@ -222,12 +222,13 @@ static perch_status script_argv(perch_instance *inst, perch_local_workflow *wf,
 		pthread_mutex_lock(&inst->lock);
 		seq = wf->scripts++;
 		pthread_mutex_unlock(&inst->lock);
-		file = perch_local_printf("%s/script-%u.sh", wf->base_dir, seq);
+		file = pp_format("%s/script-%u.sh", wf->base_dir, seq);
 		if (file == NULL) {
 			free(script);
 			return oom(err);
 		}
-		if (perch_local_write_file(file, script, 0600) < 0) {
+		if (pp_write_file(file, script, strlen(script), 0600, false,
+				  NULL, 0) < 0) {
 			int e = errno;
 			free(script);
 			perch_error_set(err, PERCH_ERR_IO, "cannot write %s: %s",
@@ -362,12 +363,12 @@ static perch_status plan_clone(perch_instance *inst, perch_local_workflow *wf,
 						 "sh not found in PATH");
 	if (all_digits(depth) && strcmp(depth, "0") != 0 && strlen(depth) < 10)
 		snprintf(dopt, sizeof dopt, " --depth=%s", depth);
-	fetch_ref = perch_local_printf(
+	fetch_ref = pp_format(
 		"git fetch --no-tags%s origin \"${CI_COMMIT_REF:-HEAD}\"", dopt);
-	fetch_sha = perch_local_printf(
+	fetch_sha = pp_format(
 		"git fetch --no-tags%s origin \"$CI_COMMIT_SHA\"", dopt);
 	if (fetch_ref != NULL && fetch_sha != NULL)
-		fetch_either = perch_local_printf("%s || %s", fetch_sha,
+		fetch_either = pp_format("%s || %s", fetch_sha,
 						  fetch_ref);
 	if (fetch_either == NULL) {
 		st = oom(err);

@@ -149,7 +149,7 @@ int perch_local_wait_leaders(perch_instance *inst, perch_local_proc *const *v,
 		}
 		timeout = -1;
 		if (deadline_ms != INT64_MAX) {
-			timeout = deadline_ms - perch_local_now_ms();
+			timeout = deadline_ms - pp_mono_ms();
 			if (timeout <= 0) {
 				result = PERCH_LOCAL_WAIT_TIMEOUT;
 				break;
@@ -283,7 +283,7 @@ static size_t wait_groups(perch_instance *inst, perch_local_proc *const *v,
 	size_t live;
 
 	while ((live = count_live(inst, v, n)) > 0) {
-		int64_t left = deadline_ms - perch_local_now_ms();
+		int64_t left = deadline_ms - pp_mono_ms();
 		if (left <= 0)
 			break;
 		if (nap(cancel_fd, left < tick ? left : tick))
@@ -313,12 +313,12 @@ void perch_local_sweep(perch_instance *inst, perch_local_proc *const *v,
 	if (live == 0)
 		return;
 	if (wait_groups(inst, v, n, cancel_fd,
-			perch_local_now_ms() + (grace_ms > 0 ? grace_ms : 0)) == 0)
+			pp_mono_ms() + (grace_ms > 0 ? grace_ms : 0)) == 0)
 		return;
 	for (size_t i = 0; i < n; i++)
 		if (needs_sweep(inst, v[i]))
 			(void)kill(-v[i]->pid, SIGKILL);
-	if (wait_groups(inst, v, n, -1, perch_local_now_ms() + KILL_WAIT_MS) > 0)
+	if (wait_groups(inst, v, n, -1, pp_mono_ms() + KILL_WAIT_MS) > 0)
 		perch_logf(inst->host, PERCH_LOG_ERROR,
 			   "local: processes of a finished step survive SIGKILL");
 	/* Done either way: never signal these group ids again. */
@@ -340,7 +340,7 @@ void perch_local_signal_group(perch_instance *inst, perch_local_proc *p, int sig
 void perch_local_stop(perch_instance *inst, perch_local_proc *const *v,
 		      size_t n, int cancel_fd)
 {
-	int64_t grace_end = perch_local_now_ms() + inst->stop_timeout_ms;
+	int64_t grace_end = pp_mono_ms() + inst->stop_timeout_ms;
 	int64_t left = 0;
 	bool running = false;
 	int r;
@@ -355,13 +355,13 @@ void perch_local_stop(perch_instance *inst, perch_local_proc *const *v,
 	r = running ? perch_local_wait_leaders(inst, v, n, cancel_fd, grace_end)
 		    : PERCH_LOCAL_WAIT_DONE;
 	if (r == PERCH_LOCAL_WAIT_DONE) {
-		left = grace_end - perch_local_now_ms();
+		left = grace_end - pp_mono_ms();
 	} else {
 		for (size_t i = 0; i < n; i++)
 			if (!perch_local_try_reap(inst, v[i]))
 				(void)kill(-v[i]->pid, SIGKILL);
 		r = perch_local_wait_leaders(inst, v, n, -1,
-					     perch_local_now_ms() + KILL_WAIT_MS);
+					     pp_mono_ms() + KILL_WAIT_MS);
 		if (r != PERCH_LOCAL_WAIT_DONE)
 			for (size_t i = 0; i < n; i++)
 				if (!perch_local_try_reap(inst, v[i]))

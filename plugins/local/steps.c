@@ -32,11 +32,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static int cancel_fd_of(perch_instance *inst, const perch_ctx *ctx)
-{
-	return ctx != NULL ? inst->host->ctx_cancel_fd(ctx) : -1;
-}
-
 static perch_status no_workflow(perch_error *err, const char *task_uuid)
 {
 	return perch_error_set(err, PERCH_ERR_NOT_FOUND,
@@ -81,7 +76,7 @@ perch_status perch_local_setup_workflow(perch_instance *inst,
 	wf->refs = 1;
 	pthread_mutex_init(&wf->netrc_lock, NULL);
 	wf->task_uuid = strdup(task_uuid);
-	wf->base_dir = perch_local_path_join(inst->temp_dir,
+	wf->base_dir = pp_path_join(inst->temp_dir,
 					     "perch-local-XXXXXX");
 	if (wf->task_uuid == NULL || wf->base_dir == NULL) {
 		perch_local_workflow_unref(inst, wf);
@@ -94,8 +89,8 @@ perch_status perch_local_setup_workflow(perch_instance *inst,
 		perch_local_workflow_unref(inst, wf);
 		return PERCH_ERR_IO;
 	}
-	wf->home_dir = perch_local_path_join(wf->base_dir, "home");
-	wf->workspace_dir = perch_local_path_join(wf->base_dir, "workspace");
+	wf->home_dir = pp_path_join(wf->base_dir, "home");
+	wf->workspace_dir = pp_path_join(wf->base_dir, "workspace");
 	if (wf->home_dir == NULL || wf->workspace_dir == NULL) {
 		perch_error_set(err, PERCH_ERR_NO_MEMORY, "out of memory");
 		goto fail;
@@ -121,7 +116,7 @@ perch_status perch_local_setup_workflow(perch_instance *inst,
 		   task_uuid, wf->base_dir);
 	return PERCH_OK;
 fail:
-	(void)perch_local_remove_tree(wf->base_dir, why, sizeof why);
+	(void)pp_remove_tree(wf->base_dir, why, sizeof why);
 	perch_local_workflow_unref(inst, wf);
 	return err != NULL ? err->code : PERCH_ERR;
 }
@@ -205,7 +200,7 @@ perch_status perch_local_destroy_workflow(perch_instance *inst,
 
 	if (steps != NULL) {
 		/* All at once: N services share one grace period. */
-		perch_local_stop(inst, procs, n, cancel_fd_of(inst, ctx));
+		perch_local_stop(inst, procs, n, pp_cancel_fd(inst->host, ctx));
 		for (i = 0; i < n; i++) {
 			release_step(inst, steps[i]);
 			perch_local_step_unref(inst, steps[i]);
@@ -221,7 +216,7 @@ perch_status perch_local_destroy_workflow(perch_instance *inst,
 			if (st == NULL)
 				break;
 			one[0] = &st->proc;
-			perch_local_stop(inst, one, 1, cancel_fd_of(inst, ctx));
+			perch_local_stop(inst, one, 1, pp_cancel_fd(inst->host, ctx));
 			release_step(inst, st);
 			perch_local_step_unref(inst, st);
 		}
@@ -229,7 +224,7 @@ perch_status perch_local_destroy_workflow(perch_instance *inst,
 	free(steps);
 	free(procs);
 
-	if (perch_local_remove_tree(wf->base_dir, why, sizeof why) < 0)
+	if (pp_remove_tree(wf->base_dir, why, sizeof why) < 0)
 		rc = perch_error_set(err, PERCH_ERR_IO,
 				     "cannot remove workflow directory %s: %s",
 				     wf->base_dir, why);
@@ -289,11 +284,11 @@ static perch_status resolve_cwd(perch_instance *inst,
 					       "working_dir \"%s\" leaves the "
 					       "workspace",
 					       wd);
-		dir = perch_local_path_join(wf->workspace_dir, wd);
+		dir = pp_path_join(wf->workspace_dir, wd);
 	}
 	if (dir == NULL)
 		return perch_error_set(err, PERCH_ERR_NO_MEMORY, "out of memory");
-	if (perch_local_mkdirs(dir, 0755) < 0) {
+	if (pp_mkdirs(dir, 0755) < 0) {
 		int e = errno;
 		perch_error_set(err, PERCH_ERR_IO,
 				"cannot create working_dir %s: %s", dir,
@@ -503,7 +498,7 @@ perch_status perch_local_wait_step(perch_instance *inst, const perch_ctx *ctx,
 	perch_local_step *st;
 	perch_local_proc *one[1];
 	perch_status rc = find_step(inst, step, task_uuid, &st, err);
-	int cancel_fd = cancel_fd_of(inst, ctx);
+	int cancel_fd = pp_cancel_fd(inst->host, ctx);
 	int32_t code;
 	bool finished, lost;
 
@@ -583,7 +578,7 @@ perch_status perch_local_destroy_step(perch_instance *inst,
 	if (st == NULL)
 		return PERCH_OK;
 	one[0] = &st->proc;
-	perch_local_stop(inst, one, 1, cancel_fd_of(inst, ctx));
+	perch_local_stop(inst, one, 1, pp_cancel_fd(inst->host, ctx));
 	release_step(inst, st);
 	perch_local_step_unref(inst, st); /* the list's */
 	return PERCH_OK;

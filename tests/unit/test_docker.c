@@ -40,6 +40,7 @@
 #include <unistd.h>
 
 #include "docker.h"
+#include "plugintest.h"
 #include "testhost.h"
 #include "util.h"
 
@@ -101,6 +102,19 @@ static bool container_exists(const char *name)
 	return code == 200;
 }
 
+/* A container whose step ended is removed by the plugin's reaper just
+ * after destroy_step returns: true once it is gone (polled; the bound only
+ * turns a hang into a failure). */
+static bool gone_soon(const char *name)
+{
+	for (int i = 0; i < 1000; i++) {
+		if (!container_exists(name))
+			return true;
+		usleep(10000);
+	}
+	return false;
+}
+
 static void remove_image(const char *ref)
 {
 	char *p = perch_docker_path("/images/", ref, "?force=1");
@@ -113,7 +127,7 @@ static void remove_image(const char *ref)
 static size_t count_labelled(const char *kind, const char *id,
 			     const char *task)
 {
-	perch_docker_buf b = {0};
+	pp_buf b = {0};
 	char *kv = perch_xasprintf("%s=%s", PERCH_DOCKER_LABEL_HOST_ID, id);
 	char *tv = perch_xasprintf("%s=%s", PERCH_DOCKER_LABEL_TASK,
 				   task ? task : "");
@@ -122,11 +136,11 @@ static size_t count_labelled(const char *kind, const char *id,
 	size_t n = 0;
 	char *p;
 
-	perch_docker_buf_printf(&b, "/%s%s", kind,
+	pp_buf_printf(&b, "/%s%s", kind,
 				strcmp(kind, "containers") == 0 ? "/json?all=1&filters="
 								: "?filters=");
 	perch_docker_label_filter(&b, both, task ? 2 : 1);
-	p = perch_docker_buf_steal(&b);
+	p = pp_buf_steal(&b);
 	o = engine_call("GET", p, NULL);
 	list = o;
 	if (json_object_is_type(o, json_type_object))
@@ -194,23 +208,10 @@ typedef struct fx {
 	perch_instance *inst;
 } fx;
 
-static const perch_backend *open_docker(testhost *th)
-{
-	char *path = testhost_plugin_path("docker");
-	const perch_backend *be = testhost_open(th, path);
-	if (be == NULL)
-		fprintf(stderr, "cannot open %s (is it built?)\n", path);
-	free(path);
-	assert_non_null(be);
-	return be;
-}
-
 /* flags: NULL-terminated name, value pairs on top of the defaults. */
 static void fx_open_flags(fx *f, const char *id, const char *const *flags)
 {
 	perch_backend_info info = {.struct_size = sizeof info};
-	perch_error err = testhost_error();
-	perch_status st;
 
 	need_engine();
 	memset(f, 0, sizeof *f);
@@ -219,12 +220,8 @@ static void fx_open_flags(fx *f, const char *id, const char *const *flags)
 	testhost_set_flag(f->th, "backend-docker-stop-timeout", "1");
 	for (size_t i = 0; flags != NULL && flags[i] != NULL; i += 2)
 		testhost_set_flag(f->th, flags[i], flags[i + 1]);
-	f->be = open_docker(f->th);
-	st = f->be->load(testhost_table(f->th), testhost_ctx(f->th), &f->inst,
-			 &info, &err);
-	if (st != PERCH_OK)
-		fprintf(stderr, "load: %s\n", err.message);
-	assert_int_equal(st, PERCH_OK);
+	f->be = plugintest_open(f->th, "docker");
+	f->inst = plugintest_load(f->th, f->be, testhost_ctx(f->th), &info);
 	assert_string_equal(info.platform, "linux/amd64");
 }
 
@@ -273,78 +270,24 @@ static void twf_free(twf *w)
 	free(w->vol_spec);
 }
 
-typedef struct tstep {
-	perch_step s;
-	perch_kv env[16];
-	const char *cmds[16];
-	const char *vols[8];
-	const char *tmpfs[4];
-	const char *devs[4];
-	const char *dns[4];
-	const char *dns_search[4];
-	const char *ep[8];
-	perch_host_alias hosts[4];
-	perch_conn nets[4];
-	const char *aliases[4][4];
-	perch_port ports[4];
-	perch_kv wlabels[4];
-	char *uuid;
-} tstep;
-
-/* A commands step of workflow w, named name, in the workspace. */
-static void tstep_init(tstep *t, twf *w, const char *name)
+/* A commands step of workflow w (NULL: none), named name, in the
+ * workspace, with a uuid of its own. */
+static void tstep_init(plugintest_step *t, twf *w, const char *name)
 {
-	memset(t, 0, sizeof *t);
-	t->uuid = fresh("S");
-	t->s.struct_size = sizeof t->s;
-	t->s.name = name;
-	t->s.uuid = t->uuid;
-	t->s.type = PERCH_STEP_COMMANDS;
-	t->s.image = IMAGE;
-	t->s.working_dir = "/woodpecker/src";
-	t->s.workspace_base = "/woodpecker";
-	t->s.failure = "";
-	t->s.auth_config.username = "";
-	t->s.auth_config.password = "";
-	t->s.network_mode = "";
-	t->s.backend_options = "";
-	t->s.container_name_scheme = "";
-	t->s.environment.items = t->env;
-	t->s.commands.items = t->cmds;
-	t->s.volumes.items = t->vols;
-	t->s.tmpfs.items = t->tmpfs;
-	t->s.devices.items = t->devs;
-	t->s.dns.items = t->dns;
-	t->s.dns_search.items = t->dns_search;
-	t->s.entrypoint.items = t->ep;
-	t->s.extra_hosts = t->hosts;
-	t->s.networks = t->nets;
-	t->s.ports = t->ports;
-	t->s.workflow_labels.items = t->wlabels;
-	t->env[t->s.environment.len++] = (perch_kv){"CI_WORKSPACE", "/woodpecker/src"};
+	plugintest_step_init(t, name, NULL, PERCH_STEP_COMMANDS, IMAGE);
+	snprintf(t->uuid, sizeof t->uuid, "S%d-%d", (int)getpid(), ++uniq);
+	t->step.uuid = t->uuid;
+	t->step.working_dir = "/woodpecker/src";
+	t->step.workspace_base = "/woodpecker";
+	plugintest_env(t, "CI_WORKSPACE", "/woodpecker/src");
 	if (w != NULL) {
-		t->vols[t->s.volumes.len++] = w->vol_spec;
+		t->vols[t->step.volumes.len++] = w->vol_spec;
 		t->aliases[0][0] = name;
 		t->nets[0].name = w->net;
 		t->nets[0].aliases.items = t->aliases[0];
 		t->nets[0].aliases.len = 1;
-		t->s.n_networks = 1;
+		t->step.n_networks = 1;
 	}
-}
-
-static void tstep_free(tstep *t)
-{
-	free(t->uuid);
-}
-
-static void cmd(tstep *t, const char *c)
-{
-	t->cmds[t->s.commands.len++] = c;
-}
-
-static void env(tstep *t, const char *k, const char *v)
-{
-	t->env[t->s.environment.len++] = (perch_kv){k, v};
 }
 
 static perch_state new_state(void)
@@ -375,16 +318,16 @@ static void destroy_wf(fx *f, twf *w)
 	assert_int_equal(st, PERCH_OK);
 }
 
-static perch_status start(fx *f, twf *w, tstep *t, perch_error *err)
+static perch_status start(fx *f, twf *w, plugintest_step *t, perch_error *err)
 {
-	return f->be->start_step(f->inst, ctx_of(f), &t->s, w->task, err);
+	return f->be->start_step(f->inst, ctx_of(f), &t->step, w->task, err);
 }
 
-static char *tail(fx *f, twf *w, tstep *t)
+static char *tail(fx *f, twf *w, plugintest_step *t)
 {
 	perch_error err = testhost_error();
 	int fd = -1;
-	perch_status st = f->be->tail_step(f->inst, ctx_of(f), &t->s, w->task,
+	perch_status st = f->be->tail_step(f->inst, ctx_of(f), &t->step, w->task,
 					   &fd, &err);
 	if (st != PERCH_OK)
 		fprintf(stderr, "tail: %s\n", err.message);
@@ -394,11 +337,11 @@ static char *tail(fx *f, twf *w, tstep *t)
 	return testhost_read_all(fd);
 }
 
-static perch_state wait_ok(fx *f, twf *w, tstep *t)
+static perch_state wait_ok(fx *f, twf *w, plugintest_step *t)
 {
 	perch_error err = testhost_error();
 	perch_state s = new_state();
-	perch_status st = f->be->wait_step(f->inst, ctx_of(f), &t->s, w->task,
+	perch_status st = f->be->wait_step(f->inst, ctx_of(f), &t->step, w->task,
 					   &s, &err);
 	if (st != PERCH_OK)
 		fprintf(stderr, "wait: %s\n", err.message);
@@ -407,10 +350,10 @@ static perch_state wait_ok(fx *f, twf *w, tstep *t)
 	return s;
 }
 
-static void destroy_step(fx *f, twf *w, tstep *t)
+static void destroy_step(fx *f, twf *w, plugintest_step *t)
 {
 	perch_error err = testhost_error();
-	perch_status st = f->be->destroy_step(f->inst, ctx_of(f), &t->s,
+	perch_status st = f->be->destroy_step(f->inst, ctx_of(f), &t->step,
 					      w->task, &err);
 	if (st != PERCH_OK)
 		fprintf(stderr, "destroy_step: %s\n", err.message);
@@ -418,20 +361,20 @@ static void destroy_step(fx *f, twf *w, tstep *t)
 }
 
 /* The whole cycle of one step: its output (caller frees) and state. */
-static char *run(fx *f, twf *w, tstep *t, perch_state *state)
+static char *run(fx *f, twf *w, plugintest_step *t, perch_state *state)
 {
 	perch_error err = testhost_error();
 	perch_status st = start(f, w, t, &err);
 	char *out;
 
 	if (st != PERCH_OK)
-		fprintf(stderr, "start %s: %s\n", t->s.name, err.message);
+		fprintf(stderr, "start %s: %s\n", t->step.name, err.message);
 	assert_int_equal(st, PERCH_OK);
 	out = tail(f, w, t);
 	*state = wait_ok(f, w, t);
 	destroy_step(f, w, t);
 	if (getenv("TEST_DOCKER_VERBOSE"))
-		fprintf(stderr, "--- %s (exit %d)\n%s---\n", t->s.name,
+		fprintf(stderr, "--- %s (exit %d)\n%s---\n", t->step.name,
 			state->exit_code, out);
 	return out;
 }
@@ -486,6 +429,11 @@ static void test_entry_and_load(void **unused)
 	assert_non_null(be->get_capability(f.inst, PERCH_CAP_WORKFLOW_RESUMER));
 	assert_null(be->get_capability(f.inst, "org.example.none/1"));
 	assert_true(be->is_available(testhost_table(f.th), ctx_of(&f), &err));
+	{
+		char *path = testhost_plugin_path("docker");
+		plugintest_assert_only_entry(path);
+		free(path);
+	}
 
 	/* load needs the CLI context. */
 	assert_int_equal(be->load(testhost_table(f.th), testhost_bare_ctx(f.th),
@@ -507,7 +455,7 @@ static void test_engine_down(void **unused)
 	need_engine();
 	th = testhost_new();
 	testhost_set_flag(th, "backend-docker-host", "unix:///nonexistent/docker.sock");
-	be = open_docker(th);
+	be = plugintest_open(th, "docker");
 	/* A configured host counts as available, as in Woodpecker. */
 	assert_true(be->is_available(testhost_table(th), testhost_ctx(th), &err));
 	assert_int_equal(be->load(testhost_table(th), testhost_ctx(th), &inst,
@@ -556,7 +504,7 @@ static void test_socket_permission(void **unused)
 		if (getuid() == 0 && (setgroups(0, NULL) != 0 ||
 				      setgid(65534) != 0 || setuid(65534) != 0))
 			_exit(10);
-		be = open_docker(th);
+		be = plugintest_open(th, "docker");
 		st = be->load(testhost_table(th), testhost_ctx(th), &inst, &info,
 			      &err);
 		if (st != PERCH_ERR_UNAVAILABLE)
@@ -580,7 +528,7 @@ static void test_commands_env_workdir(void **unused)
 {
 	fx f;
 	twf w;
-	tstep t;
+	plugintest_step t;
 	perch_state s;
 	char *out;
 
@@ -588,27 +536,34 @@ static void test_commands_env_workdir(void **unused)
 	twf_init(&w);
 	setup_wf(&f, &w);
 	tstep_init(&t, &w, "build");
-	env(&t, "GREETING", "hello world");
-	env(&t, "SHELL", "/bin/false"); /* the script's SHELL wins */
-	cmd(&t, "echo \"$GREETING\"");
-	cmd(&t, "pwd");
-	cmd(&t, "echo shell=$SHELL ci_script=${CI_SCRIPT:-unset}");
-	cmd(&t, "printf 'a\\nb\\n'");
+	plugintest_env(&t, "GREETING", "hello world");
+	plugintest_env(&t, "SHELL", "/bin/false"); /* the script's SHELL wins */
+	plugintest_cmd(&t, "echo \"$GREETING\"");
+	plugintest_cmd(&t, "pwd");
+	plugintest_cmd(&t, "echo shell=$SHELL ci_script=${CI_SCRIPT:-unset}");
+	plugintest_cmd(&t, "printf 'a\\nb\\n'");
 	/* Last: stdout and stderr are separate pipes into the engine, so
-	 * their relative order is the engine's to decide. */
-	cmd(&t, "echo to-stderr >&2");
+	 * their relative order is the engine's to decide (seen reordered on
+	 * a busy engine, despite the order here). */
+	plugintest_cmd(&t, "echo to-stderr >&2");
 	out = run(&f, &w, &t, &s);
 	assert_int_equal(s.exit_code, 0);
 	assert_false(s.oom_killed);
+	/* The engine copies stdout and stderr apart, so the stderr line may
+	 * land anywhere: checked, then taken out of the way. */
+	has(out, "to-stderr\n");
+	{
+		char *err_line = strstr(out, "to-stderr\n");
+		memmove(err_line, err_line + strlen("to-stderr\n"),
+			strlen(err_line + strlen("to-stderr\n")) + 1);
+	}
 	has(out, "+ echo \"$GREETING\"\nhello world\n");
 	has(out, "+ pwd\n/woodpecker/src\n");
 	has(out, "shell=/bin/sh ci_script=unset\n");
-	has(out, "to-stderr\n");
 	/* The trace shows the command as written, backslashes and all. */
 	has(out, "+ printf 'a\\nb\\n'\na\nb\n");
 	free(out);
 	destroy_wf(&f, &w);
-	tstep_free(&t);
 	twf_free(&w);
 	fx_close(&f);
 }
@@ -617,7 +572,7 @@ static void test_exit_code_and_shared_workspace(void **unused)
 {
 	fx f;
 	twf w;
-	tstep a, b, c;
+	plugintest_step a, b, c;
 	perch_state s;
 	char *out;
 
@@ -625,14 +580,14 @@ static void test_exit_code_and_shared_workspace(void **unused)
 	twf_init(&w);
 	setup_wf(&f, &w);
 	tstep_init(&a, &w, "write");
-	cmd(&a, "echo from-a > /woodpecker/shared.txt");
+	plugintest_cmd(&a, "echo from-a > /woodpecker/shared.txt");
 	out = run(&f, &w, &a, &s);
 	assert_int_equal(s.exit_code, 0);
 	free(out);
 	tstep_init(&b, &w, "read");
-	cmd(&b, "cat /woodpecker/shared.txt");
-	cmd(&b, "exit 3");
-	cmd(&b, "echo never");
+	plugintest_cmd(&b, "cat /woodpecker/shared.txt");
+	plugintest_cmd(&b, "exit 3");
+	plugintest_cmd(&b, "echo never");
 	out = run(&f, &w, &b, &s);
 	assert_int_equal(s.exit_code, 3);
 	has(out, "from-a\n");
@@ -640,19 +595,16 @@ static void test_exit_code_and_shared_workspace(void **unused)
 	free(out);
 	/* A plugin-style step: no commands, its own entrypoint. */
 	tstep_init(&c, &w, "entry");
-	c.s.type = PERCH_STEP_PLUGIN;
-	c.ep[c.s.entrypoint.len++] = "/bin/sh";
-	c.ep[c.s.entrypoint.len++] = "-c";
-	c.ep[c.s.entrypoint.len++] = "pwd; echo $PLUGIN_X; exit 4";
-	env(&c, "PLUGIN_X", "setting");
+	c.step.type = PERCH_STEP_PLUGIN;
+	c.ep[c.step.entrypoint.len++] = "/bin/sh";
+	c.ep[c.step.entrypoint.len++] = "-c";
+	c.ep[c.step.entrypoint.len++] = "pwd; echo $PLUGIN_X; exit 4";
+	plugintest_env(&c, "PLUGIN_X", "setting");
 	out = run(&f, &w, &c, &s);
 	assert_int_equal(s.exit_code, 4);
 	assert_string_equal(out, "/woodpecker/src\nsetting\n");
 	free(out);
 	destroy_wf(&f, &w);
-	tstep_free(&a);
-	tstep_free(&b);
-	tstep_free(&c);
 	twf_free(&w);
 	fx_close(&f);
 }
@@ -664,7 +616,7 @@ static void test_fields(void **unused)
 	char *bind, *conf_bind, *file;
 	fx f;
 	twf w;
-	tstep t;
+	plugintest_step t;
 	perch_state s;
 	char *out;
 	FILE *fp;
@@ -684,26 +636,26 @@ static void test_fields(void **unused)
 	setup_wf(&f, &w);
 	tstep_init(&t, &w, "fields");
 	/* uid 1000 may not create folders in the root-owned workspace. */
-	t.s.working_dir = "/tmp/work";
-	t.vols[t.s.volumes.len++] = bind;
-	t.vols[t.s.volumes.len++] = "/anon";
-	t.tmpfs[t.s.tmpfs.len++] = "/scratch:size=1m";
-	t.devs[t.s.devices.len++] = "/dev/null:/dev/mynull";
-	t.hosts[t.s.n_extra_hosts++] = (perch_host_alias){"db.example", "10.1.2.3"};
-	t.dns[t.s.dns.len++] = "192.0.2.53";
-	t.dns_search[t.s.dns_search.len++] = "search.example";
-	t.ports[t.s.n_ports++] = (perch_port){8080, "tcp"};
-	t.wlabels[t.s.workflow_labels.len++] = (perch_kv){"org.example.repo", "perch"};
-	t.s.backend_options = "{\"docker\":{\"user\":\"1000:1000\"}}";
-	cmd(&t, "cat /mnt/bind/in.txt /mnt/conf/in.txt");
-	cmd(&t, "(echo ro > /mnt/bind/x) 2>/dev/null || echo bind-is-ro");
-	cmd(&t, "grep ' /scratch ' /proc/mounts | cut -d' ' -f3");
-	cmd(&t, "test -c /dev/mynull && echo has-device");
-	cmd(&t, "grep db.example /etc/hosts");
-	cmd(&t, "grep -E 'nameserver|search' /etc/resolv.conf");
-	cmd(&t, "id -u; id -g");
-	cmd(&t, "test -d /anon && echo has-anon");
-	cmd(&t, "grep CapEff /proc/self/status");
+	t.step.working_dir = "/tmp/work";
+	t.vols[t.step.volumes.len++] = bind;
+	t.vols[t.step.volumes.len++] = "/anon";
+	t.tmpfs[t.step.tmpfs.len++] = "/scratch:size=1m";
+	t.devs[t.step.devices.len++] = "/dev/null:/dev/mynull";
+	t.hosts[t.step.n_extra_hosts++] = (perch_host_alias){"db.example", "10.1.2.3"};
+	t.dns[t.step.dns.len++] = "192.0.2.53";
+	t.dns_search[t.step.dns_search.len++] = "search.example";
+	t.ports[t.step.n_ports++] = (perch_port){8080, "tcp"};
+	t.wlabels[t.step.workflow_labels.len++] = (perch_kv){"org.example.repo", "perch"};
+	t.step.backend_options = "{\"docker\":{\"user\":\"1000:1000\"}}";
+	plugintest_cmd(&t, "cat /mnt/bind/in.txt /mnt/conf/in.txt");
+	plugintest_cmd(&t, "(echo ro > /mnt/bind/x) 2>/dev/null || echo bind-is-ro");
+	plugintest_cmd(&t, "grep ' /scratch ' /proc/mounts | cut -d' ' -f3");
+	plugintest_cmd(&t, "test -c /dev/mynull && echo has-device");
+	plugintest_cmd(&t, "grep db.example /etc/hosts");
+	plugintest_cmd(&t, "grep -E 'nameserver|search' /etc/resolv.conf");
+	plugintest_cmd(&t, "id -u; id -g");
+	plugintest_cmd(&t, "test -d /anon && echo has-anon");
+	plugintest_cmd(&t, "grep CapEff /proc/self/status");
 	out = run(&f, &w, &t, &s);
 	assert_int_equal(s.exit_code, 0);
 	has(out, "bound-content\nbound-content\n");
@@ -718,27 +670,25 @@ static void test_fields(void **unused)
 	has(out, "has-anon\n");
 	has(out, "CapEff:\t0000000000000000\n"); /* uid 1000: no caps */
 	free(out);
-	tstep_free(&t);
 
 	/* DNS servers show in resolv.conf off the workflow network. */
 	tstep_init(&t, &w, "dns");
-	t.s.n_networks = 0;
-	t.dns[t.s.dns.len++] = "192.0.2.53";
-	t.dns_search[t.s.dns_search.len++] = "search.example";
-	cmd(&t, "cat /etc/resolv.conf");
+	t.step.n_networks = 0;
+	t.dns[t.step.dns.len++] = "192.0.2.53";
+	t.dns_search[t.step.dns_search.len++] = "search.example";
+	plugintest_cmd(&t, "cat /etc/resolv.conf");
 	out = run(&f, &w, &t, &s);
 	has(out, "nameserver 192.0.2.53");
 	has(out, "search search.example");
 	free(out);
-	tstep_free(&t);
 
 	/* Privileged, as root: every capability.  Where the engine itself
 	 * lacks some (a sandboxed VM whose bounding set is not full), runc
 	 * refuses every privileged container; then the container must at
 	 * least have been created privileged. */
 	tstep_init(&t, &w, "privileged");
-	t.s.privileged = true;
-	cmd(&t, "grep CapEff /proc/self/status");
+	t.step.privileged = true;
+	plugintest_cmd(&t, "grep CapEff /proc/self/status");
 	{
 		perch_error err = testhost_error();
 		perch_status st = start(&f, &w, &t, &err);
@@ -761,14 +711,13 @@ static void test_fields(void **unused)
 		}
 		destroy_step(&f, &w, &t);
 	}
-	tstep_free(&t);
 
 	/* Labels, names and exposed ports, as the engine sees them. */
 	tstep_init(&t, &w, "labels");
-	t.ports[t.s.n_ports++] = (perch_port){8080, ""};
-	t.ports[t.s.n_ports++] = (perch_port){53, "udp"};
-	t.wlabels[t.s.workflow_labels.len++] = (perch_kv){"org.example.repo", "perch"};
-	cmd(&t, "true");
+	t.ports[t.step.n_ports++] = (perch_port){8080, ""};
+	t.ports[t.step.n_ports++] = (perch_port){53, "udp"};
+	t.wlabels[t.step.workflow_labels.len++] = (perch_kv){"org.example.repo", "perch"};
+	plugintest_cmd(&t, "true");
 	{
 		perch_error err = testhost_error();
 		json_object *c, *cfg, *labels, *ports;
@@ -793,12 +742,11 @@ static void test_fields(void **unused)
 		free(tail(&f, &w, &t));
 		wait_ok(&f, &w, &t);
 		destroy_step(&f, &w, &t);
-		assert_false(container_exists(name));
+		assert_true(gone_soon(name));
 		/* Idempotent: again, and for a step never started. */
 		destroy_step(&f, &w, &t);
 		free(name);
 	}
-	tstep_free(&t);
 
 	destroy_wf(&f, &w);
 	twf_free(&w);
@@ -814,7 +762,7 @@ static void test_name_schemes(void **unused)
 {
 	fx f;
 	twf w;
-	tstep t, u, v;
+	plugintest_step t, u, v;
 	perch_error err = testhost_error();
 	perch_state s;
 	char *name, *out;
@@ -823,15 +771,15 @@ static void test_name_schemes(void **unused)
 	twf_init(&w);
 	setup_wf(&f, &w);
 	tstep_init(&t, &w, "my step/1");
-	t.s.container_name_scheme = "readable";
-	cmd(&t, "true");
+	t.step.container_name_scheme = "readable";
+	plugintest_cmd(&t, "true");
 	assert_int_equal(start(&f, &w, &t, &err), PERCH_OK);
 	name = perch_xasprintf("wp_%s_my-step-1", w.task);
 	assert_true(container_exists(name));
 	/* The same name again: a clear conflict, the step's fault. */
 	tstep_init(&u, &w, "my step/1");
-	u.s.container_name_scheme = "readable";
-	cmd(&u, "true");
+	u.step.container_name_scheme = "readable";
+	plugintest_cmd(&u, "true");
 	assert_int_equal(start(&f, &w, &u, &err), PERCH_ERR_INVALID_INPUT);
 	has(err.message, "already in use");
 	assert_null(strchr(err.message, '\n'));
@@ -841,23 +789,29 @@ static void test_name_schemes(void **unused)
 	s = wait_ok(&f, &w, &t);
 	assert_int_equal(s.exit_code, 0);
 	destroy_step(&f, &w, &t);
-	assert_false(container_exists(name));
+	/* t's removal may still be queued: a step of the same name started
+	 * at once waits for it instead of failing on the name. */
+	tstep_init(&u, &w, "my step/1");
+	u.step.container_name_scheme = "readable";
+	plugintest_cmd(&u, "echo again");
+	out = run(&f, &w, &u, &s);
+	assert_int_equal(s.exit_code, 0);
+	has(out, "again\n");
+	free(out);
+	assert_true(gone_soon(name));
 	free(name);
 
 	tstep_init(&v, &w, "odd");
-	v.s.container_name_scheme = "fancy";
+	v.step.container_name_scheme = "fancy";
 	assert_int_equal(start(&f, &w, &v, &err), PERCH_ERR_INVALID_INPUT);
 	has(err.message, "unknown container_name_scheme \"fancy\"");
 	destroy_step(&f, &w, &v);
-	v.s.container_name_scheme = "default";
-	cmd(&v, "true");
+	v.step.container_name_scheme = "default";
+	plugintest_cmd(&v, "true");
 	out = run(&f, &w, &v, &s);
 	free(out);
 
 	destroy_wf(&f, &w);
-	tstep_free(&t);
-	tstep_free(&u);
-	tstep_free(&v);
 	twf_free(&w);
 	fx_close(&f);
 }
@@ -868,7 +822,7 @@ static void test_service_alias(void **unused)
 {
 	fx f;
 	twf w;
-	tstep svc, t;
+	plugintest_step svc, t;
 	perch_error err = testhost_error();
 	perch_state s;
 	char *out, *svc_name;
@@ -878,17 +832,17 @@ static void test_service_alias(void **unused)
 	twf_init(&w);
 	setup_wf(&f, &w);
 	tstep_init(&svc, &w, "database");
-	svc.s.type = PERCH_STEP_SERVICE;
-	svc.s.detach = true;
-	cmd(&svc, "echo service up");
-	cmd(&svc, "sleep 300");
+	svc.step.type = PERCH_STEP_SERVICE;
+	svc.step.detach = true;
+	plugintest_cmd(&svc, "echo service up");
+	plugintest_cmd(&svc, "sleep 300");
 	assert_int_equal(start(&f, &w, &svc, &err), PERCH_OK);
-	assert_int_equal(f.be->tail_step(f.inst, ctx_of(&f), &svc.s, w.task, &fd,
+	assert_int_equal(f.be->tail_step(f.inst, ctx_of(&f), &svc.step, w.task, &fd,
 					 &err),
 			 PERCH_OK);
 	tstep_init(&t, &w, "client");
-	cmd(&t, "ping -c 1 -W 5 database >/dev/null && echo reached-database");
-	cmd(&t, "nslookup client >/dev/null && echo own-alias");
+	plugintest_cmd(&t, "ping -c 1 -W 5 database >/dev/null && echo reached-database");
+	plugintest_cmd(&t, "nslookup client >/dev/null && echo own-alias");
 	out = run(&f, &w, &t, &s);
 	assert_int_equal(s.exit_code, 0);
 	has(out, "reached-database\n");
@@ -902,8 +856,6 @@ static void test_service_alias(void **unused)
 	has(out, "service up\n");
 	free(out);
 	free(svc_name);
-	tstep_free(&svc);
-	tstep_free(&t);
 	twf_free(&w);
 	fx_close(&f);
 }
@@ -917,7 +869,7 @@ static void test_oom(void **unused)
 	};
 	fx f;
 	twf w;
-	tstep t;
+	plugintest_step t;
 	perch_state s;
 	char *out;
 
@@ -926,13 +878,12 @@ static void test_oom(void **unused)
 	setup_wf(&f, &w);
 	tstep_init(&t, &w, "hog");
 	/* tail keeps its last "line" in memory: 300 MB without a newline. */
-	cmd(&t, "head -c 300000000 /dev/zero | tail >/dev/null");
+	plugintest_cmd(&t, "head -c 300000000 /dev/zero | tail >/dev/null");
 	out = run(&f, &w, &t, &s);
 	assert_true(s.oom_killed);
 	assert_int_not_equal(s.exit_code, 0);
 	free(out);
 	destroy_wf(&f, &w);
-	tstep_free(&t);
 	twf_free(&w);
 	fx_close(&f);
 }
@@ -957,7 +908,7 @@ static void test_cancel_mid_step(void **unused)
 {
 	fx f;
 	twf w;
-	tstep t;
+	plugintest_step t;
 	perch_error err = testhost_error();
 	perch_state s = new_state();
 	perch_ctx *wctx;
@@ -971,17 +922,17 @@ static void test_cancel_mid_step(void **unused)
 	twf_init(&w);
 	setup_wf(&f, &w);
 	tstep_init(&t, &w, "long");
-	cmd(&t, "echo started");
-	cmd(&t, "sleep 600");
+	plugintest_cmd(&t, "echo started");
+	plugintest_cmd(&t, "sleep 600");
 	assert_int_equal(start(&f, &w, &t, &err), PERCH_OK);
-	assert_int_equal(f.be->tail_step(f.inst, ctx_of(&f), &t.s, w.task, &fd,
+	assert_int_equal(f.be->tail_step(f.inst, ctx_of(&f), &t.step, w.task, &fd,
 					 &err),
 			 PERCH_OK);
 	wctx = perch_ctx_new(ctx_of(&f));
 	c = (canceller){wctx, 300};
 	assert_int_equal(pthread_create(&thr, NULL, cancel_later, &c), 0);
 	t0 = perch_mono_ms();
-	assert_int_equal(f.be->wait_step(f.inst, wctx, &t.s, w.task, &s, &err),
+	assert_int_equal(f.be->wait_step(f.inst, wctx, &t.step, w.task, &s, &err),
 			 PERCH_ERR_CANCELLED);
 	assert_true(perch_mono_ms() - t0 < 10000);
 	pthread_join(thr, NULL);
@@ -995,12 +946,11 @@ static void test_cancel_mid_step(void **unused)
 		free(out);
 	}
 	/* Cancelled before the call: at once, too. */
-	assert_int_equal(f.be->wait_step(f.inst, wctx, &t.s, w.task, &s, &err),
+	assert_int_equal(f.be->wait_step(f.inst, wctx, &t.step, w.task, &s, &err),
 			 PERCH_ERR_CANCELLED);
 	perch_ctx_free(wctx);
 	destroy_wf(&f, &w);
 	free(name);
-	tstep_free(&t);
 	twf_free(&w);
 	fx_close(&f);
 }
@@ -1009,7 +959,7 @@ static void test_failed_starts(void **unused)
 {
 	fx f;
 	twf w;
-	tstep t;
+	plugintest_step t;
 	perch_error err = testhost_error();
 
 	fx_open(&f);
@@ -1018,17 +968,16 @@ static void test_failed_starts(void **unused)
 
 	/* An image that exists nowhere: the step's fault, one line. */
 	tstep_init(&t, &w, "noimage");
-	t.s.image = REG_OPEN "/perch-test/does-not-exist:1";
-	cmd(&t, "true");
+	t.step.image = REG_OPEN "/perch-test/does-not-exist:1";
+	plugintest_cmd(&t, "true");
 	assert_int_equal(start(&f, &w, &t, &err), PERCH_ERR_NOT_FOUND);
 	has(err.message, "does-not-exist");
 	assert_null(strchr(err.message, '\n'));
 	destroy_step(&f, &w, &t);
-	tstep_free(&t);
 
 	/* A bad entrypoint: created, then refused at start; destroy removes. */
 	tstep_init(&t, &w, "badentry");
-	t.ep[t.s.entrypoint.len++] = "/no/such/binary";
+	t.ep[t.step.entrypoint.len++] = "/no/such/binary";
 	assert_int_not_equal(start(&f, &w, &t, &err), PERCH_OK);
 	has(err.message, "start container");
 	{
@@ -1038,25 +987,23 @@ static void test_failed_starts(void **unused)
 		assert_false(container_exists(name));
 		free(name);
 	}
-	tstep_free(&t);
 
 	/* Bad step fields are refused before anything is created. */
 	tstep_init(&t, &w, "baddns");
-	t.dns[t.s.dns.len++] = "not-an-ip";
-	cmd(&t, "true");
+	t.dns[t.step.dns.len++] = "not-an-ip";
+	plugintest_cmd(&t, "true");
 	assert_int_equal(start(&f, &w, &t, &err), PERCH_ERR_INVALID_INPUT);
 	has(err.message, "invalid dns server \"not-an-ip\"");
-	t.s.dns.len = 0;
-	t.s.backend_options = "{\"docker\":{\"user\":[1]}}";
+	t.step.dns.len = 0;
+	t.step.backend_options = "{\"docker\":{\"user\":[1]}}";
 	assert_int_equal(start(&f, &w, &t, &err), PERCH_ERR_INVALID_INPUT);
 	has(err.message, "backend_options.docker.user");
-	t.s.backend_options = "";
-	t.s.networks = NULL;
-	t.s.n_networks = 0;
-	t.s.network_mode = "container:nonexistent-perch-test";
+	t.step.backend_options = "";
+	t.step.networks = NULL;
+	t.step.n_networks = 0;
+	t.step.network_mode = "container:nonexistent-perch-test";
 	assert_int_not_equal(start(&f, &w, &t, &err), PERCH_OK);
 	destroy_step(&f, &w, &t);
-	tstep_free(&t);
 
 	/* A workflow whose setup failed (its network name is taken): its
 	 * destroy still cleans what setup made, and leaves the other's. */
@@ -1094,41 +1041,39 @@ static void *run_par(void *arg)
 {
 	par *p = arg;
 	perch_error err = testhost_error();
-	tstep a, b;
+	plugintest_step a, b;
 	int fd = -1;
 
 	p->st = p->f->be->setup_workflow(p->f->inst, ctx_of(p->f), &p->w.c,
 					 p->w.task, &err);
 	tstep_init(&a, &p->w, "build");
 	tstep_init(&b, &p->w, "build");
-	a.cmds[a.s.commands.len++] = "echo $TASK > /woodpecker/who";
-	a.env[a.s.environment.len++] = (perch_kv){"TASK", p->w.task};
-	b.cmds[b.s.commands.len++] = "sleep 1; cat /woodpecker/who";
+	a.cmds[a.step.commands.len++] = "echo $TASK > /woodpecker/who";
+	a.env[a.step.environment.len++] = (perch_kv){"TASK", p->w.task};
+	b.cmds[b.step.commands.len++] = "sleep 1; cat /woodpecker/who";
 	for (int i = 0; i < 2 && p->st == PERCH_OK; i++) {
-		tstep *t = i == 0 ? &a : &b;
+		plugintest_step *t = i == 0 ? &a : &b;
 		p->s = new_state();
-		p->st = p->f->be->start_step(p->f->inst, ctx_of(p->f), &t->s,
+		p->st = p->f->be->start_step(p->f->inst, ctx_of(p->f), &t->step,
 					     p->w.task, &err);
 		if (p->st == PERCH_OK)
 			p->st = p->f->be->tail_step(p->f->inst, ctx_of(p->f),
-						    &t->s, p->w.task, &fd, &err);
+						    &t->step, p->w.task, &fd, &err);
 		if (p->st == PERCH_OK) {
 			free(p->out);
 			p->out = testhost_read_all(fd);
 			p->st = p->f->be->wait_step(p->f->inst, ctx_of(p->f),
-						    &t->s, p->w.task, &p->s,
+						    &t->step, p->w.task, &p->s,
 						    &err);
 		}
 		if (p->st == PERCH_OK)
 			p->st = p->f->be->destroy_step(p->f->inst, ctx_of(p->f),
-						       &t->s, p->w.task, &err);
+						       &t->step, p->w.task, &err);
 	}
 	if (p->st == PERCH_OK)
 		p->st = p->f->be->destroy_workflow(p->f->inst, ctx_of(p->f),
 						   &p->w.c, p->w.task, &err);
 	snprintf(p->err, sizeof p->err, "%s", err.message);
-	tstep_free(&a);
-	tstep_free(&b);
 	return NULL;
 }
 
@@ -1167,7 +1112,7 @@ static void test_pull(void **unused)
 {
 	fx f;
 	twf w;
-	tstep t;
+	plugintest_step t;
 	perch_error err = testhost_error();
 	perch_state s;
 	char *out;
@@ -1179,10 +1124,10 @@ static void test_pull(void **unused)
 	/* With credentials, pull: true; the progress opens the log. */
 	remove_image(REG_AUTH "/perch-test/busybox:latest");
 	tstep_init(&t, &w, "private");
-	t.s.image = REG_AUTH "/perch-test/busybox:latest";
-	t.s.pull = true;
-	t.s.auth_config = (perch_auth){REG_USER, REG_PASS};
-	cmd(&t, "echo pulled-and-ran");
+	t.step.image = REG_AUTH "/perch-test/busybox:latest";
+	t.step.pull = true;
+	t.step.auth_config = (perch_auth){REG_USER, REG_PASS};
+	plugintest_cmd(&t, "echo pulled-and-ran");
 	out = run(&f, &w, &t, &s);
 	assert_int_equal(s.exit_code, 0);
 	assert_true(strncmp(out, "Pulling " REG_AUTH "/perch-test/busybox:latest\n",
@@ -1190,41 +1135,37 @@ static void test_pull(void **unused)
 	has(out, "Status: ");
 	has(out, "pulled-and-ran\n");
 	free(out);
-	tstep_free(&t);
 
 	/* Wrong password: refused, clearly, even though the image is here
 	 * now (no silent fallback to a stale local copy). */
 	tstep_init(&t, &w, "badauth");
-	t.s.image = REG_AUTH "/perch-test/busybox:latest";
-	t.s.pull = true;
-	t.s.auth_config = (perch_auth){REG_USER, "wrong"};
-	cmd(&t, "true");
+	t.step.image = REG_AUTH "/perch-test/busybox:latest";
+	t.step.pull = true;
+	t.step.auth_config = (perch_auth){REG_USER, "wrong"};
+	plugintest_cmd(&t, "true");
 	assert_int_equal(start(&f, &w, &t, &err), PERCH_ERR_INVALID_INPUT);
 	has(err.message, "pull image " REG_AUTH "/perch-test/busybox:latest");
 	assert_null(strchr(err.message, '\n'));
 	destroy_step(&f, &w, &t);
-	tstep_free(&t);
 	remove_image(REG_AUTH "/perch-test/busybox:latest");
 
 	/* No credentials at all against the auth registry. */
 	tstep_init(&t, &w, "noauth");
-	t.s.image = REG_AUTH "/perch-test/busybox:latest";
-	cmd(&t, "true");
+	t.step.image = REG_AUTH "/perch-test/busybox:latest";
+	plugintest_cmd(&t, "true");
 	assert_int_equal(start(&f, &w, &t, &err), PERCH_ERR_INVALID_INPUT);
 	destroy_step(&f, &w, &t);
-	tstep_free(&t);
 
 	/* Missing locally, pull not asked: pulled, then created. */
 	remove_image(REG_OPEN "/perch-test/busybox:latest");
 	tstep_init(&t, &w, "implicit");
-	t.s.image = REG_OPEN "/perch-test/busybox:latest";
-	cmd(&t, "echo implicit-pull");
+	t.step.image = REG_OPEN "/perch-test/busybox:latest";
+	plugintest_cmd(&t, "echo implicit-pull");
 	out = run(&f, &w, &t, &s);
 	assert_int_equal(s.exit_code, 0);
 	has(out, "Pulling " REG_OPEN "/perch-test/busybox:latest\n");
 	has(out, "implicit-pull\n");
 	free(out);
-	tstep_free(&t);
 	remove_image(REG_OPEN "/perch-test/busybox:latest");
 
 	destroy_wf(&f, &w);
@@ -1287,11 +1228,158 @@ static char *read_until(int fd, const char *want)
 	return b.data ? perch_buf_steal(&b) : perch_xstrdup("");
 }
 
+/* The Id of the container called name, or NULL (caller frees). */
+static char *container_id(const char *name)
+{
+	json_object *o = inspect(name);
+	const char *id = perch_docker_jstr(o, "Id");
+	char *out = id ? perch_xstrdup(id) : NULL;
+	json_object_put(o);
+	return out;
+}
+
+/* True once the container called name exists (polled; the bound only
+ * turns a hang into a failure). */
+static bool appears(const char *name)
+{
+	for (int i = 0; i < 1000; i++) {
+		if (container_exists(name))
+			return true;
+		usleep(10000);
+	}
+	return false;
+}
+
+/* Stages made ahead: while a stage runs, the next one's containers are
+ * created from the config, and their start_step only starts them - when
+ * nothing changed.  Discovery does not take them for steps; another
+ * instance replaces them; destroy_workflow leaves nothing. */
+static void test_prepared_stages(void **unused)
+{
+	fx f, g;
+	twf w;
+	plugintest_step a, b, c, d, e;
+	const perch_step *s0[1], *s1[2], *s2[1], *s3[1];
+	perch_stage st[4];
+	const perch_stage *stages[4];
+	const perch_workflow_discoverer_v1 *disc;
+	perch_error err = testhost_error();
+	perch_state s;
+	seen sn;
+	char *b_name, *c_name, *d_name, *e_name, *prepared, *used, *out;
+
+	fx_open(&f);
+	twf_init(&w);
+	tstep_init(&a, &w, "first");
+	plugintest_cmd(&a, "echo from-a");
+	tstep_init(&b, &w, "second");
+	plugintest_cmd(&b, "echo from-b");
+	tstep_init(&c, &w, "on-failure-only");
+	plugintest_cmd(&c, "true");
+	c.step.on_failure = true;
+	tstep_init(&d, &w, "third");
+	plugintest_cmd(&d, "echo from-d");
+	tstep_init(&e, &w, "fourth");
+	plugintest_cmd(&e, "echo from-e");
+	a.step.on_success = b.step.on_success = true;
+	d.step.on_success = e.step.on_success = true;
+	s0[0] = &a.step;
+	s1[0] = &b.step;
+	s1[1] = &c.step;
+	s2[0] = &d.step;
+	s3[0] = &e.step;
+	st[0] = (perch_stage){.struct_size = sizeof st[0], .steps = s0, .n_steps = 1};
+	st[1] = (perch_stage){.struct_size = sizeof st[1], .steps = s1, .n_steps = 2};
+	st[2] = (perch_stage){.struct_size = sizeof st[2], .steps = s2, .n_steps = 1};
+	st[3] = (perch_stage){.struct_size = sizeof st[3], .steps = s3, .n_steps = 1};
+	for (int i = 0; i < 4; i++)
+		stages[i] = &st[i];
+	w.c.stages = stages;
+	w.c.n_stages = 4;
+	setup_wf(&f, &w);
+	b_name = perch_xasprintf("wp_%s", b.uuid);
+	c_name = perch_xasprintf("wp_%s", c.uuid);
+	d_name = perch_xasprintf("wp_%s", d.uuid);
+	e_name = perch_xasprintf("wp_%s", e.uuid);
+
+	/* Nothing is made before a stage runs. */
+	assert_false(container_exists(b_name));
+	assert_int_equal(start(&f, &w, &a, &err), PERCH_OK);
+	assert_true(appears(b_name));
+	assert_false(container_exists(c_name)); /* runs only after a failure */
+	assert_false(container_exists(d_name)); /* one stage ahead only */
+	prepared = container_id(b_name);
+	assert_non_null(prepared);
+
+	/* A container that never ran is not a step to resume. */
+	disc = f.be->get_capability(f.inst, PERCH_CAP_WORKFLOW_DISCOVERER);
+	memset(&sn, 0, sizeof sn);
+	snprintf(sn.task, sizeof sn.task, "%s", w.task);
+	assert_int_equal(disc->discover_workflows(f.inst, ctx_of(&f), on_wf, &sn,
+						  &err),
+			 PERCH_OK);
+	assert_int_equal(sn.n_steps, 1);
+	assert_true(seen_has(&sn, a.uuid, "first"));
+
+	out = tail(&f, &w, &a);
+	s = wait_ok(&f, &w, &a);
+	assert_int_equal(s.exit_code, 0);
+	has(out, "from-a\n");
+	free(out);
+	destroy_step(&f, &w, &a);
+
+	/* The prepared container is the one that runs. */
+	assert_int_equal(start(&f, &w, &b, &err), PERCH_OK);
+	used = container_id(b_name);
+	assert_string_equal(used, prepared);
+	free(used);
+	free(prepared);
+	out = tail(&f, &w, &b);
+	s = wait_ok(&f, &w, &b);
+	assert_int_equal(s.exit_code, 0);
+	has(out, "from-b\n");
+	free(out);
+	destroy_step(&f, &w, &b);
+
+	/* Stage 2 was made once stage 1 ran; a step that changed since
+	 * gets a container of its own. */
+	assert_true(appears(d_name));
+	prepared = container_id(d_name);
+	plugintest_cmd(&d, "echo changed");
+	out = run(&f, &w, &d, &s);
+	assert_int_equal(s.exit_code, 0);
+	has(out, "from-d\n");
+	has(out, "changed\n");
+	free(out);
+	free(prepared);
+
+	/* Another instance of this host (a restarted or upgraded perch)
+	 * replaces a prepared container it does not know with its own. */
+	assert_true(appears(e_name));
+	fx_open(&g);
+	out = run(&g, &w, &e, &s);
+	assert_int_equal(s.exit_code, 0);
+	has(out, "from-e\n");
+	free(out);
+	fx_close(&g);
+
+	destroy_wf(&f, &w);
+	assert_int_equal(count_labelled("containers", host_id, w.task), 0);
+	assert_int_equal(count_labelled("networks", host_id, w.task), 0);
+	assert_int_equal(count_labelled("volumes", host_id, w.task), 0);
+	free(b_name);
+	free(c_name);
+	free(d_name);
+	free(e_name);
+	twf_free(&w);
+	fx_close(&f);
+}
+
 static void test_discover_and_resume(void **unused)
 {
 	fx a, other, b;
 	twf w, wo;
-	tstep done, live, mine;
+	plugintest_step done, live, mine;
 	perch_error err = testhost_error();
 	perch_state s = new_state();
 	const perch_workflow_discoverer_v1 *disc;
@@ -1310,23 +1398,23 @@ static void test_discover_and_resume(void **unused)
 
 	/* Another host's workflow on the same engine. */
 	tstep_init(&mine, &wo, "build");
-	cmd(&mine, "sleep 300");
+	plugintest_cmd(&mine, "sleep 300");
 	assert_int_equal(start(&other, &wo, &mine, &err), PERCH_OK);
 
 	/* One step that will have ended while "perch was down", one that
 	 * still runs and prints numbered lines. */
 	tstep_init(&done, &w, "finished");
-	cmd(&done, "echo done-output");
-	cmd(&done, "exit 7");
+	plugintest_cmd(&done, "echo done-output");
+	plugintest_cmd(&done, "exit 7");
 	assert_int_equal(start(&a, &w, &done, &err), PERCH_OK);
 	tstep_init(&live, &w, "counter");
-	live.s.pull = true;
-	live.s.image = REG_OPEN "/perch-test/busybox:latest";
-	cmd(&live, "i=1; while [ $i -le 40 ]; do echo line-$i; i=$((i+1)); "
+	live.step.pull = true;
+	live.step.image = REG_OPEN "/perch-test/busybox:latest";
+	plugintest_cmd(&live, "i=1; while [ $i -le 40 ]; do echo line-$i; i=$((i+1)); "
 		   "if [ $i -eq 6 ]; then sleep 2; fi; done; sleep 1; "
 		   "echo tail-end; exit 5");
 	assert_int_equal(start(&a, &w, &live, &err), PERCH_OK);
-	assert_int_equal(a.be->tail_step(a.inst, ctx_of(&a), &live.s, w.task,
+	assert_int_equal(a.be->tail_step(a.inst, ctx_of(&a), &live.step, w.task,
 					 &fd, &err),
 			 PERCH_OK);
 	first = read_until(fd, "line-3\n");
@@ -1353,7 +1441,7 @@ static void test_discover_and_resume(void **unused)
 	assert_false(sn.other); /* another host id's workflow is not ours */
 
 	/* The step that ended while we were away: its own exit code. */
-	assert_int_equal(res->resume_step(b.inst, ctx_of(&b), &done.s, w.task,
+	assert_int_equal(res->resume_step(b.inst, ctx_of(&b), &done.step, w.task,
 					  NULL, &err),
 			 PERCH_OK);
 	all = tail(&b, &w, &done);
@@ -1364,7 +1452,7 @@ static void test_discover_and_resume(void **unused)
 	destroy_step(&b, &w, &done);
 
 	/* The running one: the log goes on where the host stopped. */
-	assert_int_equal(res->resume_step(b.inst, ctx_of(&b), &live.s, w.task,
+	assert_int_equal(res->resume_step(b.inst, ctx_of(&b), &live.step, w.task,
 					  &rp, &err),
 			 PERCH_OK);
 	rest = tail(&b, &w, &live);
@@ -1382,7 +1470,7 @@ static void test_discover_and_resume(void **unused)
 		free(l);
 	}
 	/* And the whole stream equals a fresh read from the start. */
-	assert_int_equal(res->resume_step(b.inst, ctx_of(&b), &live.s, w.task,
+	assert_int_equal(res->resume_step(b.inst, ctx_of(&b), &live.step, w.task,
 					  NULL, &err),
 			 PERCH_OK);
 	{
@@ -1396,7 +1484,7 @@ static void test_discover_and_resume(void **unused)
 		char *again;
 		for (const char *p = first; *p; p++)
 			lp.lines_seen += *p == '\n';
-		assert_int_equal(res->resume_step(b.inst, ctx_of(&b), &live.s,
+		assert_int_equal(res->resume_step(b.inst, ctx_of(&b), &live.step,
 						  w.task, &lp, &err),
 				 PERCH_OK);
 		again = tail(&b, &w, &live);
@@ -1410,7 +1498,7 @@ static void test_discover_and_resume(void **unused)
 
 	/* A step with no container cannot be resumed. */
 	name = perch_xasprintf("%s", live.uuid);
-	assert_int_equal(res->resume_step(b.inst, ctx_of(&b), &live.s, w.task,
+	assert_int_equal(res->resume_step(b.inst, ctx_of(&b), &live.step, w.task,
 					  NULL, &err),
 			 PERCH_ERR_NOT_FOUND);
 	free(name);
@@ -1427,9 +1515,6 @@ static void test_discover_and_resume(void **unused)
 	assert_int_equal(sn.n_steps, 0);
 	assert_false(sn.other);
 	remove_image(REG_OPEN "/perch-test/busybox:latest");
-	tstep_free(&done);
-	tstep_free(&live);
-	tstep_free(&mine);
 	twf_free(&w);
 	twf_free(&wo);
 	fx_close(&b);
@@ -1444,7 +1529,7 @@ typedef struct proxy {
 	int stop_fd;
 	pthread_t thread;
 	pthread_mutex_t lock;
-	int accepted; /* connections accepted so far */
+	int requests; /* reads from the plugin's side: requests sent so far */
 } proxy;
 
 static int dial_engine(void)
@@ -1486,9 +1571,6 @@ static void *proxy_main(void *arg)
 				pairs[n][0] = c;
 				pairs[n][1] = e;
 				n++;
-				pthread_mutex_lock(&p->lock);
-				p->accepted++;
-				pthread_mutex_unlock(&p->lock);
 			} else {
 				if (c >= 0)
 					close(c);
@@ -1508,6 +1590,11 @@ static void *proxy_main(void *arg)
 				if (r <= 0 || perch_write_all(pairs[i][!side], buf,
 							      (size_t)r) != 0)
 					dead = true;
+				if (r > 0 && side == 0) {
+					pthread_mutex_lock(&p->lock);
+					p->requests++;
+					pthread_mutex_unlock(&p->lock);
+				}
 			}
 			if (dead) {
 				close(pairs[i][0]);
@@ -1544,11 +1631,11 @@ static void proxy_start(proxy *p)
 	assert_int_equal(pthread_create(&p->thread, NULL, proxy_main, p), 0);
 }
 
-static int proxy_accepted(proxy *p)
+static int proxy_requests(proxy *p)
 {
 	int n;
 	pthread_mutex_lock(&p->lock);
-	n = p->accepted;
+	n = p->requests;
 	pthread_mutex_unlock(&p->lock);
 	return n;
 }
@@ -1571,7 +1658,7 @@ static void proxy_kill(proxy *p)
 typedef struct waiter {
 	fx *f;
 	twf *w;
-	tstep *t;
+	plugintest_step *t;
 	perch_status st;
 	perch_error err;
 	perch_state s;
@@ -1582,7 +1669,7 @@ static void *wait_thread(void *arg)
 	waiter *wt = arg;
 	wt->err = testhost_error();
 	wt->s = new_state();
-	wt->st = wt->f->be->wait_step(wt->f->inst, ctx_of(wt->f), &wt->t->s,
+	wt->st = wt->f->be->wait_step(wt->f->inst, ctx_of(wt->f), &wt->t->step,
 				      wt->w->task, &wt->s, &wt->err);
 	return NULL;
 }
@@ -1591,7 +1678,7 @@ static void test_engine_lost_mid_step(void **unused)
 {
 	fx f, clean;
 	twf w;
-	tstep t;
+	plugintest_step t;
 	proxy px;
 	waiter wt;
 	pthread_t thr;
@@ -1608,16 +1695,17 @@ static void test_engine_lost_mid_step(void **unused)
 	twf_init(&w);
 	setup_wf(&f, &w);
 	tstep_init(&t, &w, "victim");
-	cmd(&t, "sleep 600");
+	plugintest_cmd(&t, "sleep 600");
 	assert_int_equal(start(&f, &w, &t, &err), PERCH_OK);
 	wt = (waiter){.f = &f, .w = &w, .t = &t};
-	before = proxy_accepted(&px);
+	before = proxy_requests(&px);
 	assert_int_equal(pthread_create(&thr, NULL, wait_thread, &wt), 0);
-	/* Cut once the wait's connection is in (its first and only one:
-	 * the container id is cached since start_step). */
-	for (int i = 0; i < 1000 && proxy_accepted(&px) == before; i++)
+	/* Cut once the wait's request is in (its first and only one: the
+	 * container id is cached since start_step; the connection may be
+	 * one that start_step opened). */
+	for (int i = 0; i < 1000 && proxy_requests(&px) == before; i++)
 		usleep(10000);
-	assert_true(proxy_accepted(&px) > before);
+	assert_true(proxy_requests(&px) > before);
 	usleep(100000);
 	proxy_kill(&px);
 	pthread_join(thr, NULL);
@@ -1635,7 +1723,6 @@ static void test_engine_lost_mid_step(void **unused)
 	fx_open(&clean);
 	destroy_wf(&clean, &w);
 	fx_close(&clean);
-	tstep_free(&t);
 	twf_free(&w);
 	free(host);
 }
@@ -1668,7 +1755,7 @@ static void test_tls(void **unused)
 	char *p[6];
 	fx f;
 	twf w;
-	tstep t;
+	plugintest_step t;
 	perch_state s;
 	char *out;
 
@@ -1680,12 +1767,11 @@ static void test_tls(void **unused)
 	twf_init(&w);
 	setup_wf(&f, &w);
 	tstep_init(&t, &w, "over-tls");
-	cmd(&t, "echo hello over tls");
+	plugintest_cmd(&t, "echo hello over tls");
 	out = run(&f, &w, &t, &s);
 	has(out, "hello over tls\n");
 	free(out);
 	destroy_wf(&f, &w);
-	tstep_free(&t);
 	twf_free(&w);
 	fx_close(&f);
 
@@ -1702,7 +1788,7 @@ static void test_tls(void **unused)
 	copy_file(p[4], p[2]);
 	{
 		testhost *th = testhost_new();
-		const perch_backend *be = open_docker(th);
+		const perch_backend *be = plugintest_open(th, "docker");
 		perch_instance *inst = NULL;
 		perch_backend_info info = {.struct_size = sizeof info};
 		perch_error err = testhost_error();
@@ -1761,6 +1847,7 @@ int main(void)
 		cmocka_unit_test(test_parallel_workflows),
 		cmocka_unit_test(test_pull),
 		cmocka_unit_test(test_discover_and_resume),
+		cmocka_unit_test(test_prepared_stages),
 		cmocka_unit_test(test_engine_lost_mid_step),
 		cmocka_unit_test(test_tls),
 		cmocka_unit_test(test_no_leaks),

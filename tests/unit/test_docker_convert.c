@@ -1,6 +1,6 @@
 /*
  * test_docker_convert.c - the docker backend's pure parts, no engine:
- * Woodpecker's CI_SCRIPT (quoting, the script, base64), a step as a
+ * Woodpecker's CI_SCRIPT (the script, base64), a step as a
  * container-create body, container names, volume specs, the log stream
  * demultiplexer (any chunking), and the one-line errors with their status
  * (including the ones a test engine cannot be made to produce, such as an
@@ -21,33 +21,10 @@
 #include <string.h>
 
 #include "docker.h"
+#include "plugintest.h"
 #include "util.h"
 
-/* ---- script ---- */
-
-static char *quoted(const char *s)
-{
-	perch_docker_buf b = {0};
-	perch_docker_shell_quote(&b, s);
-	return perch_docker_buf_steal(&b);
-}
-
-static void test_shell_quote(void **unused)
-{
-	const char *cases[][2] = {
-		{"", "''"},
-		{"go", "go"},
-		{"a-b_c.d/e:f,g@h%i+j=k", "a-b_c.d/e:f,g@h%i+j=k"},
-		{"echo ${PATH}", "'echo ${PATH}'"},
-		{"it's", "'it'\"'\"'s'"},
-		{"a\nb", "'a\nb'"},
-	};
-	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-		char *q = quoted(cases[i][0]);
-		assert_string_equal(q, cases[i][1]);
-		free(q);
-	}
-}
+/* ---- script (the quoting itself: test_perchplugin) ---- */
 
 static void test_script(void **unused)
 {
@@ -104,49 +81,12 @@ static void test_base64(void **unused)
 
 /* ---- conversion ---- */
 
-typedef struct tstep {
-	perch_step s;
-	perch_kv env[8];
-	const char *cmds[4];
-	const char *vols[4];
-	const char *tmpfs[4];
-	const char *devs[4];
-	const char *dns[2];
-	const char *ep[4];
-	perch_host_alias hosts[2];
-	perch_conn nets[3];
-	const char *aliases[2];
-	perch_port ports[2];
-	perch_kv wlabels[2];
-} tstep;
-
-static void tstep_init(tstep *t)
+/* The step every conversion test starts from. */
+static void tstep_init(plugintest_step *t)
 {
-	memset(t, 0, sizeof *t);
-	t->s.struct_size = sizeof t->s;
-	t->s.name = "build";
-	t->s.uuid = "01HUUID";
-	t->s.type = "commands";
-	t->s.image = "alpine:3";
-	t->s.working_dir = "/woodpecker/src/repo";
-	t->s.workspace_base = "/woodpecker";
-	t->s.failure = "";
-	t->s.auth_config.username = "";
-	t->s.auth_config.password = "";
-	t->s.network_mode = "";
-	t->s.backend_options = "";
-	t->s.container_name_scheme = "";
-	t->s.environment.items = t->env;
-	t->s.commands.items = t->cmds;
-	t->s.volumes.items = t->vols;
-	t->s.tmpfs.items = t->tmpfs;
-	t->s.devices.items = t->devs;
-	t->s.dns.items = t->dns;
-	t->s.entrypoint.items = t->ep;
-	t->s.extra_hosts = t->hosts;
-	t->s.networks = t->nets;
-	t->s.ports = t->ports;
-	t->s.workflow_labels.items = t->wlabels;
+	plugintest_step_init(t, "build", "01HUUID", "commands", "alpine:3");
+	t->step.working_dir = "/woodpecker/src/repo";
+	t->step.workspace_base = "/woodpecker";
 }
 
 static json_object *get(json_object *o, const char *path)
@@ -166,7 +106,7 @@ static const char *gets_(json_object *o, const char *path)
 	return v ? json_object_get_string(v) : NULL;
 }
 
-static json_object *body_of(tstep *t, const perch_docker_conf *conf,
+static json_object *body_of(plugintest_step *t, const perch_docker_conf *conf,
 			    perch_status want, perch_error *err)
 {
 	perch_docker_create_in in = {
@@ -177,7 +117,7 @@ static json_object *body_of(tstep *t, const perch_docker_conf *conf,
 	};
 	json_object *b = NULL;
 	*err = (perch_error){.struct_size = sizeof *err};
-	assert_int_equal(perch_docker_create_body(&in, &t->s, &b, err), want);
+	assert_int_equal(perch_docker_create_body(&in, &t->step, &b, err), want);
 	return b;
 }
 
@@ -186,7 +126,7 @@ static void test_create_body(void **unused)
 	perch_docker_conf conf = {0};
 	char *conf_vols[] = {"/etc/ssl:/etc/ssl:ro", "vol_default:/woodpecker"};
 	perch_error err;
-	tstep t;
+	plugintest_step t;
 	json_object *b, *env, *ep;
 	char *script = NULL;
 
@@ -197,27 +137,27 @@ static void test_create_body(void **unused)
 	conf.apparmor_profile = "perch";
 	conf.network = "shared";
 	tstep_init(&t);
-	t.env[t.s.environment.len++] = (perch_kv){"CI_WORKSPACE", "/woodpecker/src/repo"};
-	t.env[t.s.environment.len++] = (perch_kv){"", "dropped"};
-	t.env[t.s.environment.len++] = (perch_kv){"SHELL", "/bin/bash"};
-	t.cmds[t.s.commands.len++] = "make";
-	t.vols[t.s.volumes.len++] = "vol_default:/woodpecker";
-	t.vols[t.s.volumes.len++] = "/cache";
-	t.tmpfs[t.s.tmpfs.len++] = "/run";
-	t.tmpfs[t.s.tmpfs.len++] = "/tmp:size=64m,mode=1777";
-	t.devs[t.s.devices.len++] = "/dev/fuse";
-	t.devs[t.s.devices.len++] = "/dev/kvm:/dev/kvm:rw";
-	t.hosts[t.s.n_extra_hosts++] = (perch_host_alias){"db", "10.0.0.5"};
-	t.dns[t.s.dns.len++] = "2001:db8::53";
-	t.aliases[0] = "build";
-	t.nets[0] = (perch_conn){"wf_default", {t.aliases, 1}};
+	t.env[t.step.environment.len++] = (perch_kv){"CI_WORKSPACE", "/woodpecker/src/repo"};
+	t.env[t.step.environment.len++] = (perch_kv){"", "dropped"};
+	t.env[t.step.environment.len++] = (perch_kv){"SHELL", "/bin/bash"};
+	t.cmds[t.step.commands.len++] = "make";
+	t.vols[t.step.volumes.len++] = "vol_default:/woodpecker";
+	t.vols[t.step.volumes.len++] = "/cache";
+	t.tmpfs[t.step.tmpfs.len++] = "/run";
+	t.tmpfs[t.step.tmpfs.len++] = "/tmp:size=64m,mode=1777";
+	t.devs[t.step.devices.len++] = "/dev/fuse";
+	t.devs[t.step.devices.len++] = "/dev/kvm:/dev/kvm:rw";
+	t.hosts[t.step.n_extra_hosts++] = (perch_host_alias){"db", "10.0.0.5"};
+	t.dns[t.step.dns.len++] = "2001:db8::53";
+	t.aliases[0][0] = "build";
+	t.nets[0] = (perch_conn){"wf_default", {t.aliases[0], 1}};
 	t.nets[1] = (perch_conn){"extra", {NULL, 0}};
-	t.s.n_networks = 2;
-	t.ports[t.s.n_ports++] = (perch_port){5432, ""};
-	t.wlabels[t.s.workflow_labels.len++] = (perch_kv){"wp_uuid", "not-this"};
-	t.wlabels[t.s.workflow_labels.len++] = (perch_kv){"org.example", "x"};
-	t.s.privileged = true;
-	t.s.backend_options = "{\"docker\":{\"user\":1000},\"kubernetes\":{}}";
+	t.step.n_networks = 2;
+	t.ports[t.step.n_ports++] = (perch_port){5432, ""};
+	t.wlabels[t.step.workflow_labels.len++] = (perch_kv){"wp_uuid", "not-this"};
+	t.wlabels[t.step.workflow_labels.len++] = (perch_kv){"org.example", "x"};
+	t.step.privileged = true;
+	t.step.backend_options = "{\"docker\":{\"user\":1000},\"kubernetes\":{}}";
 
 	b = body_of(&t, &conf, PERCH_OK, &err);
 	assert_string_equal(gets_(b, "Image"), "alpine:3");
@@ -306,9 +246,9 @@ static void test_create_body(void **unused)
 	json_object_put(b);
 
 	/* network_mode wins over networks; no commands: working_dir. */
-	t.s.commands.len = 0;
-	t.s.network_mode = "host";
-	t.ep[t.s.entrypoint.len++] = "/bin/plugin";
+	t.step.commands.len = 0;
+	t.step.network_mode = "host";
+	t.ep[t.step.entrypoint.len++] = "/bin/plugin";
 	b = body_of(&t, &conf, PERCH_OK, &err);
 	assert_string_equal(gets_(b, "HostConfig.NetworkMode"), "host");
 	assert_null(get(b, "NetworkingConfig"));
@@ -318,7 +258,7 @@ static void test_create_body(void **unused)
 	json_object_put(b);
 
 	/* Refusals. */
-	t.s.network_mode = "";
+	t.step.network_mode = "";
 	t.dns[0] = "dns.example";
 	assert_null(body_of(&t, &conf, PERCH_ERR_INVALID_INPUT, &err));
 	assert_string_equal(err.message,
@@ -330,31 +270,31 @@ static void test_create_body(void **unused)
 	t.tmpfs[0] = "run";
 	assert_null(body_of(&t, &conf, PERCH_ERR_INVALID_INPUT, &err));
 	t.tmpfs[0] = "/run";
-	t.s.backend_options = "{\"docker\":\"root\"}";
+	t.step.backend_options = "{\"docker\":\"root\"}";
 	assert_null(body_of(&t, &conf, PERCH_ERR_INVALID_INPUT, &err));
-	t.s.backend_options = "{\"docker\":{\"user\":true}}";
+	t.step.backend_options = "{\"docker\":{\"user\":true}}";
 	assert_null(body_of(&t, &conf, PERCH_ERR_INVALID_INPUT, &err));
 }
 
 static void test_names_and_volumes(void **unused)
 {
 	perch_error err = {.struct_size = sizeof err};
-	tstep t;
+	plugintest_step t;
 	char *name, *src, *dst, *mode;
 
 	tstep_init(&t);
-	assert_int_equal(perch_docker_container_name(&t.s, "42", &name, &err),
+	assert_int_equal(perch_docker_container_name(&t.step, "42", &name, &err),
 			 PERCH_OK);
 	assert_string_equal(name, "wp_01HUUID");
 	free(name);
-	t.s.container_name_scheme = "readable";
-	t.s.name = "unit tests (go)";
-	assert_int_equal(perch_docker_container_name(&t.s, "42", &name, &err),
+	t.step.container_name_scheme = "readable";
+	t.step.name = "unit tests (go)";
+	assert_int_equal(perch_docker_container_name(&t.step, "42", &name, &err),
 			 PERCH_OK);
 	assert_string_equal(name, "wp_42_unit-tests--go-");
 	free(name);
-	t.s.container_name_scheme = "pets";
-	assert_int_equal(perch_docker_container_name(&t.s, "42", &name, &err),
+	t.step.container_name_scheme = "pets";
+	assert_int_equal(perch_docker_container_name(&t.step, "42", &name, &err),
 			 PERCH_ERR_INVALID_INPUT);
 	assert_null(name);
 
@@ -430,7 +370,7 @@ static perch_docker_resp reply(long status, const char *body)
 	memset(&r, 0, sizeof r);
 	r.status = status;
 	if (body != NULL)
-		perch_docker_buf_puts(&r.body, body);
+		pp_buf_puts(&r.body, body);
 	return r;
 }
 
@@ -440,6 +380,7 @@ static void test_errors(void **unused)
 	perch_error err = {.struct_size = sizeof err};
 	perch_docker_resp r;
 
+	assert_int_equal(curl_global_init(CURL_GLOBAL_DEFAULT), CURLE_OK);
 	assert_int_equal(perch_docker_client_init(&c, NULL, NULL, true, &err),
 			 PERCH_OK);
 	assert_string_equal(c.display, "unix:///var/run/docker.sock");
@@ -532,12 +473,12 @@ static void test_errors(void **unused)
 						  true, &err),
 			 PERCH_ERR_INVALID_INPUT);
 	perch_docker_client_free(&c);
+	curl_global_cleanup();
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_shell_quote),
 		cmocka_unit_test(test_script),
 		cmocka_unit_test(test_base64),
 		cmocka_unit_test(test_create_body),

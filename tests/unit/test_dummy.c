@@ -14,7 +14,6 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,58 +22,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "plugintest.h"
 #include "testhost.h"
 #include "util.h"
 
 #define STATE_FLAG "backend-dummy-state-dir"
 
 /* ---- helpers ---- */
-
-/* A step with room for a few env entries and commands. */
-typedef struct tstep {
-	perch_step step;
-	perch_kv env[8];
-	const char *cmds[8];
-} tstep;
-
-static void tstep_init(tstep *t, const char *name, const char *uuid,
-		       const char *type)
-{
-	memset(t, 0, sizeof *t);
-	t->step.struct_size = sizeof t->step;
-	t->step.name = name;
-	t->step.uuid = uuid;
-	t->step.type = type;
-	t->step.image = "";
-	t->step.working_dir = "";
-	t->step.workspace_base = "";
-	t->step.failure = "";
-	t->step.auth_config.username = "";
-	t->step.auth_config.password = "";
-	t->step.network_mode = "";
-	t->step.backend_options = "";
-	t->step.container_name_scheme = "";
-	t->step.environment.items = t->env;
-	t->step.commands.items = t->cmds;
-}
-
-static void tstep_env(tstep *t, const char *key, const char *value)
-{
-	t->env[t->step.environment.len].key = key;
-	t->env[t->step.environment.len].value = value;
-	t->step.environment.len++;
-}
-
-static void tstep_cmd(tstep *t, const char *cmd)
-{
-	t->cmds[t->step.commands.len++] = cmd;
-}
-
-static const perch_config *empty_config(void)
-{
-	static const perch_config c = {.struct_size = sizeof(perch_config)};
-	return &c;
-}
 
 /* Woodpecker's dummy output, computed independently of the plugin. */
 static char *expected_log(const perch_step *s)
@@ -104,33 +58,6 @@ static const char *after_lines(const char *s, int n)
 	return s;
 }
 
-static char *make_tmpdir(void)
-{
-	const char *base = getenv("TMPDIR");
-	char *tmpl = perch_xasprintf("%s/perch-test-dummy-XXXXXX",
-				     base && *base ? base : "/tmp");
-	if (mkdtemp(tmpl) == NULL) {
-		fprintf(stderr, "mkdtemp %s: %s\n", tmpl, strerror(errno));
-		free(tmpl);
-		fail();
-	}
-	return tmpl;
-}
-
-static int rm_one(const char *path, const struct stat *sb, int flag,
-		  struct FTW *ftw)
-{
-	return remove(path);
-}
-
-static void rm_tree(char *dir)
-{
-	if (dir == NULL)
-		return;
-	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-	free(dir);
-}
-
 static bool exists(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static bool exists(const char *fmt, ...)
 {
@@ -146,28 +73,11 @@ static bool exists(const char *fmt, ...)
 	return ok;
 }
 
-static const perch_backend *open_dummy(testhost *th)
-{
-	char *path = testhost_plugin_path("dummy");
-	const perch_backend *be = testhost_open(th, path);
-	if (be == NULL)
-		fprintf(stderr, "cannot open %s (is it built?)\n", path);
-	free(path);
-	assert_non_null(be);
-	return be;
-}
-
 static perch_instance *load_in(testhost *th, const perch_backend *be,
 			       perch_ctx *ctx)
 {
-	perch_instance *inst = NULL;
 	perch_backend_info info = {.struct_size = sizeof info};
-	perch_error err = testhost_error();
-	perch_status st = be->load(testhost_table(th), ctx, &inst, &info, &err);
-	if (st != PERCH_OK)
-		fprintf(stderr, "load: %s\n", err.message);
-	assert_int_equal(st, PERCH_OK);
-	assert_non_null(inst);
+	perch_instance *inst = plugintest_load(th, be, ctx, &info);
 	assert_string_equal(info.platform, "dummy");
 	return inst;
 }
@@ -185,10 +95,10 @@ static void fx_open(fx *f, bool persistent)
 	memset(f, 0, sizeof *f);
 	f->th = testhost_new();
 	if (persistent) {
-		f->dir = make_tmpdir();
+		f->dir = plugintest_tmpdir("dummy");
 		testhost_set_flag(f->th, STATE_FLAG, f->dir);
 	}
-	f->be = open_dummy(f->th);
+	f->be = plugintest_open(f->th, "dummy");
 	f->inst = load_in(f->th, f->be, testhost_ctx(f->th));
 }
 
@@ -197,7 +107,7 @@ static void fx_close(fx *f)
 	if (f->inst != NULL)
 		f->be->unload(f->inst);
 	testhost_free(f->th);
-	rm_tree(f->dir);
+	plugintest_rm_tree(f->dir);
 	memset(f, 0, sizeof *f);
 }
 
@@ -208,18 +118,18 @@ static perch_ctx *ctx_of(fx *f)
 
 static perch_status setup(fx *f, const char *task, perch_error *err)
 {
-	return f->be->setup_workflow(f->inst, ctx_of(f), empty_config(), task,
+	return f->be->setup_workflow(f->inst, ctx_of(f), plugintest_empty_config(), task,
 				     err);
 }
 
-static perch_status start(fx *f, tstep *t, const char *task, perch_error *err)
+static perch_status start(fx *f, plugintest_step *t, const char *task, perch_error *err)
 {
 	return f->be->start_step(f->inst, ctx_of(f), &t->step, task, err);
 }
 
 /* tail_step and read to the end; returns the output (caller frees) or NULL
  * with *st set. */
-static char *tail(fx *f, tstep *t, const char *task, perch_status *st,
+static char *tail(fx *f, plugintest_step *t, const char *task, perch_status *st,
 		  perch_error *err)
 {
 	int fd = -1;
@@ -237,7 +147,7 @@ static char *tail(fx *f, tstep *t, const char *task, perch_status *st,
 	return testhost_read_all(fd);
 }
 
-static perch_status wait_in(fx *f, perch_ctx *ctx, tstep *t, const char *task,
+static perch_status wait_in(fx *f, perch_ctx *ctx, plugintest_step *t, const char *task,
 			    perch_state *state, perch_error *err)
 {
 	memset(state, 0, sizeof *state);
@@ -245,7 +155,7 @@ static perch_status wait_in(fx *f, perch_ctx *ctx, tstep *t, const char *task,
 	return f->be->wait_step(f->inst, ctx, &t->step, task, state, err);
 }
 
-static perch_status destroy_step(fx *f, tstep *t, const char *task,
+static perch_status destroy_step(fx *f, plugintest_step *t, const char *task,
 				 perch_error *err)
 {
 	return f->be->destroy_step(f->inst, ctx_of(f), &t->step, task, err);
@@ -253,12 +163,12 @@ static perch_status destroy_step(fx *f, tstep *t, const char *task,
 
 static perch_status destroy_wf(fx *f, const char *task, perch_error *err)
 {
-	return f->be->destroy_workflow(f->inst, ctx_of(f), empty_config(), task,
+	return f->be->destroy_workflow(f->inst, ctx_of(f), plugintest_empty_config(), task,
 				       err);
 }
 
 /* The whole cycle of one step; asserts each call. */
-static void run_step(fx *f, tstep *t, const char *task, int32_t want_code,
+static void run_step(fx *f, plugintest_step *t, const char *task, int32_t want_code,
 		     bool want_oom)
 {
 	perch_error err = testhost_error();
@@ -288,7 +198,7 @@ static void run_step(fx *f, tstep *t, const char *task, int32_t want_code,
 static void test_entry(void **unused)
 {
 	testhost *th = testhost_new();
-	const perch_backend *be = open_dummy(th);
+	const perch_backend *be = plugintest_open(th, "dummy");
 	perch_error why = testhost_error();
 	char *path;
 	void *h;
@@ -319,7 +229,9 @@ static void test_entry(void **unused)
 	assert_null(dlsym(h, "perch_dummy_setup_workflow"));
 	assert_null(dlsym(h, "perch_dummy_discoverer"));
 	assert_null(dlsym(h, "perch_dummy_store_put_step"));
+	assert_null(dlsym(h, "pp_buf_add")); /* plugins/common stays inside */
 	dlclose(h);
+	plugintest_assert_only_entry(path);
 	free(path);
 	testhost_free(th);
 }
@@ -327,7 +239,7 @@ static void test_entry(void **unused)
 static void test_load_without_cli(void **unused)
 {
 	testhost *th = testhost_new();
-	const perch_backend *be = open_dummy(th);
+	const perch_backend *be = plugintest_open(th, "dummy");
 	perch_instance *inst = load_in(th, be, testhost_bare_ctx(th));
 
 	assert_non_null(be->get_capability(inst, PERCH_CAP_WORKFLOW_DISCOVERER));
@@ -348,8 +260,8 @@ static void test_load_without_cli(void **unused)
 static void test_load_with_cli(void **unused)
 {
 	testhost *th = testhost_new();
-	const perch_backend *be = open_dummy(th);
-	char *base = make_tmpdir();
+	const perch_backend *be = plugintest_open(th, "dummy");
+	char *base = plugintest_tmpdir("dummy");
 	char *nested = perch_xasprintf("%s/a/b", base);
 	char *file = perch_xasprintf("%s/file", base);
 	char *under_file = perch_xasprintf("%s/file/x", base);
@@ -392,7 +304,7 @@ static void test_load_with_cli(void **unused)
 	free(nested);
 	free(file);
 	free(under_file);
-	rm_tree(base);
+	plugintest_rm_tree(base);
 	testhost_free(th);
 }
 
@@ -401,7 +313,7 @@ static void test_load_with_cli(void **unused)
 static void cycle(bool persistent)
 {
 	fx f;
-	tstep t;
+	plugintest_step t;
 	perch_error err = testhost_error();
 
 	fx_open(&f, persistent);
@@ -409,9 +321,9 @@ static void cycle(bool persistent)
 	if (persistent) {
 		assert_true(exists("%s/wf-1/workflow", f.dir));
 	}
-	tstep_init(&t, "build", "step-1", PERCH_STEP_COMMANDS);
-	tstep_cmd(&t, "echo hello");
-	tstep_cmd(&t, "make 'all' \"x\" % \\ \t tab");
+	plugintest_step_init(&t, "build", "step-1", PERCH_STEP_COMMANDS, "");
+	plugintest_cmd(&t, "echo hello");
+	plugintest_cmd(&t, "make 'all' \"x\" % \\ \t tab");
 	assert_int_equal(start(&f, &t, "wf-1", &err), PERCH_OK);
 	if (persistent) {
 		assert_true(exists("%s/wf-1/steps/step-1", f.dir));
@@ -440,7 +352,7 @@ static void cycle(bool persistent)
 	assert_int_equal(destroy_step(&f, &t, "wf-1", &err), PERCH_OK);
 
 	/* No commands: Go's Join of nothing is "". */
-	tstep_init(&t, "empty", "step-2", PERCH_STEP_CLONE);
+	plugintest_step_init(&t, "empty", "step-2", PERCH_STEP_CLONE, "");
 	run_step(&f, &t, "wf-1", 0, false);
 
 	assert_int_equal(destroy_wf(&f, "wf-1", &err), PERCH_OK);
@@ -467,13 +379,13 @@ static void test_cycle_persistent(void **unused)
 static void test_expect_type(void **unused)
 {
 	fx f;
-	tstep t;
+	plugintest_step t;
 	perch_error err = testhost_error();
 
 	fx_open(&f, false);
 	assert_int_equal(setup(&f, "wf", &err), PERCH_OK);
-	tstep_init(&t, "p", "s1", PERCH_STEP_COMMANDS);
-	tstep_env(&t, "EXPECT_TYPE", "plugin");
+	plugintest_step_init(&t, "p", "s1", PERCH_STEP_COMMANDS, "");
+	plugintest_env(&t, "EXPECT_TYPE", "plugin");
 	assert_int_equal(start(&f, &t, "wf", &err), PERCH_ERR);
 	assert_string_equal(err.message,
 			    "expected step type 'plugin' but got 'commands'");
@@ -489,7 +401,7 @@ static void test_start_fail(void **unused)
 	static const char *const truths[] = {"1", "t", "T", "TRUE", "true", "True"};
 	static const char *const lies[] = {"0", "false", "yes", "on", " true", ""};
 	fx f;
-	tstep t;
+	plugintest_step t;
 	perch_error err = testhost_error();
 	char uuid[32];
 
@@ -497,8 +409,8 @@ static void test_start_fail(void **unused)
 	assert_int_equal(setup(&f, "wf", &err), PERCH_OK);
 	for (size_t i = 0; i < 6; i++) {
 		snprintf(uuid, sizeof uuid, "t%zu", i);
-		tstep_init(&t, "s", uuid, PERCH_STEP_COMMANDS);
-		tstep_env(&t, "STEP_START_FAIL", truths[i]);
+		plugintest_step_init(&t, "s", uuid, PERCH_STEP_COMMANDS, "");
+		plugintest_env(&t, "STEP_START_FAIL", truths[i]);
 		err = testhost_error();
 		assert_int_equal(start(&f, &t, "wf", &err), PERCH_ERR);
 		assert_string_equal(err.message, "expected fail to start step");
@@ -511,8 +423,8 @@ static void test_start_fail(void **unused)
 	}
 	for (size_t i = 0; i < 6; i++) {
 		snprintf(uuid, sizeof uuid, "l%zu", i);
-		tstep_init(&t, "s", uuid, PERCH_STEP_COMMANDS);
-		tstep_env(&t, "STEP_START_FAIL", lies[i]);
+		plugintest_step_init(&t, "s", uuid, PERCH_STEP_COMMANDS, "");
+		plugintest_env(&t, "STEP_START_FAIL", lies[i]);
 		run_step(&f, &t, "wf", 0, false);
 	}
 	assert_int_equal(destroy_wf(&f, "wf", &err), PERCH_OK);
@@ -522,16 +434,16 @@ static void test_start_fail(void **unused)
 static void test_tail_fail(void **unused)
 {
 	fx f;
-	tstep t;
+	plugintest_step t;
 	perch_error err = testhost_error();
 	perch_state state;
 	int fd = -1;
 
 	fx_open(&f, false);
 	assert_int_equal(setup(&f, "wf", &err), PERCH_OK);
-	tstep_init(&t, "s", "u", PERCH_STEP_COMMANDS);
-	tstep_env(&t, "STEP_TAIL_FAIL", "true");
-	tstep_env(&t, "STEP_EXIT_CODE", "4");
+	plugintest_step_init(&t, "s", "u", PERCH_STEP_COMMANDS, "");
+	plugintest_env(&t, "STEP_TAIL_FAIL", "true");
+	plugintest_env(&t, "STEP_EXIT_CODE", "4");
 	assert_int_equal(start(&f, &t, "wf", &err), PERCH_OK);
 	assert_int_equal(f.be->tail_step(f.inst, ctx_of(&f), &t.step, "wf", &fd,
 					 &err),
@@ -560,7 +472,7 @@ static void test_exit_code_and_oom(void **unused)
 		{NULL, "false", 0, false},   {NULL, "maybe", 0, false},
 	};
 	fx f;
-	tstep t;
+	plugintest_step t;
 	perch_error err = testhost_error();
 	char uuid[32];
 
@@ -568,11 +480,11 @@ static void test_exit_code_and_oom(void **unused)
 	assert_int_equal(setup(&f, "wf", &err), PERCH_OK);
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		snprintf(uuid, sizeof uuid, "s%zu", i);
-		tstep_init(&t, "s", uuid, PERCH_STEP_COMMANDS);
+		plugintest_step_init(&t, "s", uuid, PERCH_STEP_COMMANDS, "");
 		if (cases[i].code)
-			tstep_env(&t, "STEP_EXIT_CODE", cases[i].code);
+			plugintest_env(&t, "STEP_EXIT_CODE", cases[i].code);
 		if (cases[i].oom)
-			tstep_env(&t, "STEP_OOM_KILLED", cases[i].oom);
+			plugintest_env(&t, "STEP_OOM_KILLED", cases[i].oom);
 		run_step(&f, &t, "wf", cases[i].want_code, cases[i].want_oom);
 	}
 	assert_int_equal(destroy_wf(&f, "wf", &err), PERCH_OK);
@@ -582,30 +494,30 @@ static void test_exit_code_and_oom(void **unused)
 static void test_sleep(void **unused)
 {
 	fx f;
-	tstep t;
+	plugintest_step t;
 	perch_error err = testhost_error();
 	perch_state state;
 
 	fx_open(&f, false);
 	assert_int_equal(setup(&f, "wf", &err), PERCH_OK);
 
-	tstep_init(&t, "s", "ok", PERCH_STEP_COMMANDS);
-	tstep_env(&t, "SLEEP", "20ms");
-	tstep_env(&t, "STEP_EXIT_CODE", "1");
+	plugintest_step_init(&t, "s", "ok", PERCH_STEP_COMMANDS, "");
+	plugintest_env(&t, "SLEEP", "20ms");
+	plugintest_env(&t, "STEP_EXIT_CODE", "1");
 	run_step(&f, &t, "wf", 1, false);
 
-	tstep_init(&t, "s", "negative", PERCH_STEP_COMMANDS);
-	tstep_env(&t, "SLEEP", "-1s");
+	plugintest_step_init(&t, "s", "negative", PERCH_STEP_COMMANDS, "");
+	plugintest_env(&t, "SLEEP", "-1s");
 	run_step(&f, &t, "wf", 0, false);
 
 	/* SLEEP wins over the service rule (Woodpecker). */
-	tstep_init(&t, "svc", "svc", PERCH_STEP_SERVICE);
-	tstep_env(&t, "SLEEP", "1ms");
+	plugintest_step_init(&t, "svc", "svc", PERCH_STEP_SERVICE, "");
+	plugintest_env(&t, "SLEEP", "1ms");
 	run_step(&f, &t, "wf", 0, false);
 
 	/* Go's ParseDuration needs a unit: "10" is an error at wait. */
-	tstep_init(&t, "s", "bad", PERCH_STEP_COMMANDS);
-	tstep_env(&t, "SLEEP", "10");
+	plugintest_step_init(&t, "s", "bad", PERCH_STEP_COMMANDS, "");
+	plugintest_env(&t, "SLEEP", "10");
 	assert_int_equal(start(&f, &t, "wf", &err), PERCH_OK);
 	assert_int_equal(wait_in(&f, ctx_of(&f), &t, "wf", &state, &err),
 			 PERCH_ERR_INVALID_INPUT);
@@ -622,14 +534,14 @@ static void test_sleep(void **unused)
 static void test_setup_failure(void **unused)
 {
 	fx f;
-	tstep t;
+	plugintest_step t;
 	perch_error err = testhost_error();
 
 	fx_open(&f, true);
 	assert_int_equal(setup(&f, "WorkflowSetupShouldFail", &err), PERCH_ERR);
 	assert_string_equal(err.message, "expected fail to setup workflow");
 	assert_false(exists("%s/WorkflowSetupShouldFail", f.dir));
-	tstep_init(&t, "s", "u", PERCH_STEP_COMMANDS);
+	plugintest_step_init(&t, "s", "u", PERCH_STEP_COMMANDS, "");
 	assert_int_equal(start(&f, &t, "WorkflowSetupShouldFail", &err),
 			 PERCH_ERR_NOT_FOUND);
 	assert_int_equal(destroy_step(&f, &t, "WorkflowSetupShouldFail", &err),
@@ -644,7 +556,7 @@ static void test_setup_failure(void **unused)
 static void test_double_calls(void **unused)
 {
 	fx f;
-	tstep t;
+	plugintest_step t;
 	perch_error err = testhost_error();
 	perch_state state;
 	perch_status st;
@@ -655,7 +567,7 @@ static void test_double_calls(void **unused)
 	assert_int_equal(setup(&f, "wf", &err), PERCH_ERR_INVALID_INPUT);
 	assert_non_null(strstr(err.message, "wf"));
 
-	tstep_init(&t, "build", "u1", PERCH_STEP_COMMANDS);
+	plugintest_step_init(&t, "build", "u1", PERCH_STEP_COMMANDS, "");
 	assert_int_equal(start(&f, &t, "wf", &err), PERCH_OK);
 	err = testhost_error();
 	assert_int_equal(start(&f, &t, "wf", &err), PERCH_ERR_INVALID_INPUT);
@@ -684,13 +596,13 @@ static void test_double_calls(void **unused)
 static void test_not_found(void **unused)
 {
 	fx f;
-	tstep t;
+	plugintest_step t;
 	perch_error err = testhost_error();
 	perch_state state;
 	int fd = -1;
 
 	fx_open(&f, false);
-	tstep_init(&t, "build", "step-x", PERCH_STEP_COMMANDS);
+	plugintest_step_init(&t, "build", "step-x", PERCH_STEP_COMMANDS, "");
 	assert_int_equal(start(&f, &t, "nowhere", &err), PERCH_ERR_NOT_FOUND);
 	assert_non_null(strstr(err.message, "nowhere"));
 	err = testhost_error();
@@ -726,7 +638,7 @@ static void test_bad_names(void **unused)
 	static const char *const bad[] = {"", ".", "..", "a/b", "../x", ".hidden",
 					  "/abs"};
 	fx f;
-	tstep t;
+	plugintest_step t;
 	perch_error err = testhost_error();
 
 	fx_open(&f, true);
@@ -739,7 +651,7 @@ static void test_bad_names(void **unused)
 	}
 	assert_int_equal(setup(&f, "wf", &err), PERCH_OK);
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-		tstep_init(&t, "s", bad[i], PERCH_STEP_COMMANDS);
+		plugintest_step_init(&t, "s", bad[i], PERCH_STEP_COMMANDS, "");
 		err = testhost_error();
 		assert_int_equal(start(&f, &t, "wf", &err),
 				 PERCH_ERR_INVALID_INPUT);
@@ -772,16 +684,16 @@ static void *cancel_later(void *arg)
 static void test_cancel_during_sleep(void **unused)
 {
 	fx f;
-	tstep t;
+	plugintest_step t;
 	perch_error err = testhost_error();
 	perch_state state;
 	pthread_t thr;
 
 	fx_open(&f, false);
 	assert_int_equal(setup(&f, "wf", &err), PERCH_OK);
-	tstep_init(&t, "s", "u", PERCH_STEP_COMMANDS);
-	tstep_env(&t, "SLEEP", "1h");
-	tstep_env(&t, "STEP_EXIT_CODE", "0");
+	plugintest_step_init(&t, "s", "u", PERCH_STEP_COMMANDS, "");
+	plugintest_env(&t, "SLEEP", "1h");
+	plugintest_env(&t, "STEP_EXIT_CODE", "0");
 	assert_int_equal(start(&f, &t, "wf", &err), PERCH_OK);
 
 	perch_ctx *wctx = perch_ctx_new(ctx_of(&f));
@@ -804,7 +716,7 @@ static void test_cancel_during_sleep(void **unused)
 
 typedef struct waiter {
 	fx *f;
-	tstep *t;
+	plugintest_step *t;
 	const char *task;
 	perch_ctx *ctx;
 	perch_state state;
@@ -828,7 +740,7 @@ static void *wait_thread(void *arg)
 static void test_service_until_destroyed(void **unused)
 {
 	fx f;
-	tstep t;
+	plugintest_step t;
 	perch_error err = testhost_error();
 	bool seen = false;
 
@@ -839,8 +751,8 @@ static void test_service_until_destroyed(void **unused)
 		struct timespec ts = {0, 20 * 1000000};
 
 		assert_int_equal(setup(&f, "wf", &err), PERCH_OK);
-		tstep_init(&t, "db", "svc", PERCH_STEP_SERVICE);
-		tstep_env(&t, "STEP_EXIT_CODE", "5");
+		plugintest_step_init(&t, "db", "svc", PERCH_STEP_SERVICE, "");
+		plugintest_env(&t, "STEP_EXIT_CODE", "5");
 		assert_int_equal(start(&f, &t, "wf", &err), PERCH_OK);
 		assert_int_equal(pthread_create(&thr, NULL, wait_thread, &w), 0);
 		while (!__atomic_load_n(&w.entered, __ATOMIC_SEQ_CST))
@@ -863,14 +775,14 @@ static void test_service_until_destroyed(void **unused)
 static void test_service_cancelled(void **unused)
 {
 	fx f;
-	tstep t;
+	plugintest_step t;
 	perch_error err = testhost_error();
 	perch_state state;
 	pthread_t thr;
 
 	fx_open(&f, false);
 	assert_int_equal(setup(&f, "wf", &err), PERCH_OK);
-	tstep_init(&t, "db", "svc", PERCH_STEP_SERVICE);
+	plugintest_step_init(&t, "db", "svc", PERCH_STEP_SERVICE, "");
 	assert_int_equal(start(&f, &t, "wf", &err), PERCH_OK);
 	perch_ctx *wctx = perch_ctx_new(ctx_of(&f));
 	canceller c = {wctx, 30};
@@ -907,7 +819,7 @@ static void *worker_main(void *arg)
 	fx *f = w->f;
 	char task[32], uuids[N_STEPS][48], code[8];
 	perch_error err = testhost_error();
-	tstep t;
+	plugintest_step t;
 
 	snprintf(task, sizeof task, "wf-%d", w->index);
 	if (setup(f, task, &err) != PERCH_OK)
@@ -919,11 +831,11 @@ static void *worker_main(void *arg)
 
 		snprintf(uuids[i], sizeof uuids[i], "%s-s%d", task, i);
 		snprintf(code, sizeof code, "%d", (w->index + i) % 7);
-		tstep_init(&t, "step", uuids[i], PERCH_STEP_COMMANDS);
-		tstep_env(&t, "SLEEP", "1ms");
-		tstep_env(&t, "STEP_EXIT_CODE", code);
-		tstep_cmd(&t, task);
-		tstep_cmd(&t, uuids[i]);
+		plugintest_step_init(&t, "step", uuids[i], PERCH_STEP_COMMANDS, "");
+		plugintest_env(&t, "SLEEP", "1ms");
+		plugintest_env(&t, "STEP_EXIT_CODE", code);
+		plugintest_cmd(&t, task);
+		plugintest_cmd(&t, uuids[i]);
 		if (start(f, &t, task, &err) != PERCH_OK)
 			WFAIL("start %s: %s", uuids[i], err.message);
 		out = tail(f, &t, task, &st, &err);
@@ -989,17 +901,17 @@ static void test_concurrency_persistent(void **unused)
 #define BIG_CMDS 8
 #define BIG_CMD_LEN (200 * 1024)
 
-static void big_step(tstep *t, char **cmds, const char *uuid)
+static void big_step(plugintest_step *t, char **cmds, const char *uuid)
 {
-	tstep_init(t, "big", uuid, PERCH_STEP_COMMANDS);
+	plugintest_step_init(t, "big", uuid, PERCH_STEP_COMMANDS, "");
 	for (int i = 0; i < BIG_CMDS; i++)
-		tstep_cmd(t, cmds[i]);
+		plugintest_cmd(t, cmds[i]);
 }
 
 static void test_big_log(void **unused)
 {
 	fx f;
-	tstep t;
+	plugintest_step t;
 	perch_error err = testhost_error();
 	perch_state state;
 	char *cmds[BIG_CMDS];
@@ -1119,7 +1031,7 @@ static perch_status discover(fx *f, seen *s, perch_error *err)
 	return d->discover_workflows(f->inst, ctx_of(f), collect, s, err);
 }
 
-static perch_status resume(fx *f, tstep *t, const char *task,
+static perch_status resume(fx *f, plugintest_step *t, const char *task,
 			   const perch_resume_point *from, perch_error *err)
 {
 	const perch_workflow_resumer_v1 *r =
@@ -1130,7 +1042,7 @@ static perch_status resume(fx *f, tstep *t, const char *task,
 static void test_discover_resume_memory(void **unused)
 {
 	fx f;
-	tstep a, b;
+	plugintest_step a, b;
 	perch_error err = testhost_error();
 	perch_status st;
 	seen s = {0};
@@ -1138,10 +1050,10 @@ static void test_discover_resume_memory(void **unused)
 	fx_open(&f, false);
 	assert_int_equal(setup(&f, "wf-a", &err), PERCH_OK);
 	assert_int_equal(setup(&f, "wf-b", &err), PERCH_OK);
-	tstep_init(&a, "alpha", "a1", PERCH_STEP_COMMANDS);
-	tstep_cmd(&a, "one");
-	tstep_cmd(&a, "two");
-	tstep_init(&b, "beta", "b1", PERCH_STEP_COMMANDS);
+	plugintest_step_init(&a, "alpha", "a1", PERCH_STEP_COMMANDS, "");
+	plugintest_cmd(&a, "one");
+	plugintest_cmd(&a, "two");
+	plugintest_step_init(&b, "beta", "b1", PERCH_STEP_COMMANDS, "");
 	assert_int_equal(start(&f, &a, "wf-a", &err), PERCH_OK);
 	assert_int_equal(start(&f, &b, "wf-b", &err), PERCH_OK);
 
@@ -1175,7 +1087,7 @@ static void test_discover_resume_memory(void **unused)
 	free(out);
 
 	/* Unknown: not found, naming what. */
-	tstep_init(&b, "ghost", "g1", PERCH_STEP_COMMANDS);
+	plugintest_step_init(&b, "ghost", "g1", PERCH_STEP_COMMANDS, "");
 	err = testhost_error();
 	assert_int_equal(resume(&f, &b, "wf-a", NULL, &err), PERCH_ERR_NOT_FOUND);
 	assert_non_null(strstr(err.message, "g1"));
@@ -1200,14 +1112,14 @@ static void test_discover_resume_memory(void **unused)
  */
 static void test_persistence_upgrade(void **unused)
 {
-	char *dir = make_tmpdir();
-	char *copydir = make_tmpdir();
+	char *dir = plugintest_tmpdir("dummy");
+	char *copydir = plugintest_tmpdir("dummy");
 	char *orig = testhost_plugin_path("dummy");
 	char *copy = perch_xasprintf("%s/dummy-v2.so", copydir);
 	perch_error err = testhost_error();
 	perch_state state;
 	perch_status st;
-	tstep slow, quick, gone, svc, cancelled;
+	plugintest_step slow, quick, gone, svc, cancelled;
 	fx f1, f2;
 	char *out, *want;
 
@@ -1215,35 +1127,35 @@ static void test_persistence_upgrade(void **unused)
 	memset(&f1, 0, sizeof f1);
 	f1.th = testhost_new();
 	testhost_set_flag(f1.th, STATE_FLAG, dir);
-	f1.be = open_dummy(f1.th);
+	f1.be = plugintest_open(f1.th, "dummy");
 	f1.inst = load_in(f1.th, f1.be, testhost_ctx(f1.th));
 	assert_int_equal(setup(&f1, "task-1", &err), PERCH_OK);
 
-	tstep_init(&slow, "slow", "s-slow", PERCH_STEP_COMMANDS);
-	tstep_env(&slow, "SLEEP", "1500ms");
-	tstep_env(&slow, "STEP_EXIT_CODE", "3");
-	tstep_cmd(&slow, "first command");
-	tstep_cmd(&slow, "second\ncommand with a newline");
+	plugintest_step_init(&slow, "slow", "s-slow", PERCH_STEP_COMMANDS, "");
+	plugintest_env(&slow, "SLEEP", "1500ms");
+	plugintest_env(&slow, "STEP_EXIT_CODE", "3");
+	plugintest_cmd(&slow, "first command");
+	plugintest_cmd(&slow, "second\ncommand with a newline");
 	assert_int_equal(start(&f1, &slow, "task-1", &err), PERCH_OK);
 	/* The host read it all before going down (it only counts 5 lines). */
 	out = tail(&f1, &slow, "task-1", &st, &err);
 	assert_int_equal(st, PERCH_OK);
 	free(out);
 
-	tstep_init(&quick, "quick", "s-quick", PERCH_STEP_COMMANDS);
-	tstep_env(&quick, "SLEEP", "1ms");
-	tstep_env(&quick, "STEP_EXIT_CODE", "7");
-	tstep_env(&quick, "STEP_OOM_KILLED", "true");
+	plugintest_step_init(&quick, "quick", "s-quick", PERCH_STEP_COMMANDS, "");
+	plugintest_env(&quick, "SLEEP", "1ms");
+	plugintest_env(&quick, "STEP_EXIT_CODE", "7");
+	plugintest_env(&quick, "STEP_OOM_KILLED", "true");
 	assert_int_equal(start(&f1, &quick, "task-1", &err), PERCH_OK);
 
-	tstep_init(&gone, "gone", "s-gone", PERCH_STEP_COMMANDS);
+	plugintest_step_init(&gone, "gone", "s-gone", PERCH_STEP_COMMANDS, "");
 	run_step(&f1, &gone, "task-1", 0, false);
 
-	tstep_init(&svc, "db", "s-svc", PERCH_STEP_SERVICE);
+	plugintest_step_init(&svc, "db", "s-svc", PERCH_STEP_SERVICE, "");
 	assert_int_equal(start(&f1, &svc, "task-1", &err), PERCH_OK);
 
-	tstep_init(&cancelled, "cancelled", "s-cancel", PERCH_STEP_COMMANDS);
-	tstep_env(&cancelled, "SLEEP", "1h");
+	plugintest_step_init(&cancelled, "cancelled", "s-cancel", PERCH_STEP_COMMANDS, "");
+	plugintest_env(&cancelled, "SLEEP", "1h");
 	assert_int_equal(start(&f1, &cancelled, "task-1", &err), PERCH_OK);
 	perch_ctx *dead = perch_ctx_new(ctx_of(&f1));
 	perch_ctx_cancel(dead);
@@ -1360,8 +1272,8 @@ static void test_persistence_upgrade(void **unused)
 	testhost_free(f2.th);
 	free(orig);
 	free(copy);
-	rm_tree(dir);
-	rm_tree(copydir);
+	plugintest_rm_tree(dir);
+	plugintest_rm_tree(copydir);
 }
 
 /* Damaged state: a corrupt record is an error for its step and skipped by
@@ -1369,7 +1281,7 @@ static void test_persistence_upgrade(void **unused)
 static void test_corrupt_state(void **unused)
 {
 	fx f;
-	tstep t;
+	plugintest_step t;
 	perch_error err = testhost_error();
 	seen s = {0};
 	FILE *fp;
@@ -1377,7 +1289,7 @@ static void test_corrupt_state(void **unused)
 
 	fx_open(&f, true);
 	assert_int_equal(setup(&f, "wf", &err), PERCH_OK);
-	tstep_init(&t, "good", "good", PERCH_STEP_COMMANDS);
+	plugintest_step_init(&t, "good", "good", PERCH_STEP_COMMANDS, "");
 	assert_int_equal(start(&f, &t, "wf", &err), PERCH_OK);
 	f.be->unload(f.inst);
 
@@ -1397,7 +1309,7 @@ static void test_corrupt_state(void **unused)
 	assert_int_equal(s.wfs[0].n_steps, 1);
 	assert_string_equal(s.wfs[0].uuids[0], "good");
 
-	tstep_init(&t, "bad", "bad", PERCH_STEP_COMMANDS);
+	plugintest_step_init(&t, "bad", "bad", PERCH_STEP_COMMANDS, "");
 	err = testhost_error();
 	assert_int_equal(resume(&f, &t, "wf", NULL, &err), PERCH_ERR_IO);
 	assert_non_null(strstr(err.message, "corrupt"));

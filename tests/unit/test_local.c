@@ -20,7 +20,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
@@ -33,6 +32,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "plugintest.h"
 #include "testhost.h"
 #include "util.h"
 
@@ -44,55 +44,10 @@
 
 /* ---- steps ---------------------------------------------------------- */
 
-typedef struct tstep {
-	perch_step step;
-	perch_kv env[16];
-	const char *cmds[8];
-} tstep;
-
-static void tstep_init(tstep *t, const char *name, const char *type,
-		       const char *image)
+/* A commands step run by sh; its uuid is its name. */
+static void tstep_sh(plugintest_step *t, const char *name)
 {
-	memset(t, 0, sizeof *t);
-	t->step.struct_size = sizeof t->step;
-	t->step.name = name;
-	t->step.uuid = name;
-	t->step.type = type;
-	t->step.image = image;
-	t->step.working_dir = "";
-	t->step.workspace_base = "";
-	t->step.failure = "";
-	t->step.auth_config.username = "";
-	t->step.auth_config.password = "";
-	t->step.network_mode = "";
-	t->step.backend_options = "";
-	t->step.container_name_scheme = "";
-	t->step.environment.items = t->env;
-	t->step.commands.items = t->cmds;
-}
-
-/* A commands step run by sh. */
-static void tstep_sh(tstep *t, const char *name)
-{
-	tstep_init(t, name, PERCH_STEP_COMMANDS, "sh");
-}
-
-static void tstep_env(tstep *t, const char *key, const char *value)
-{
-	t->env[t->step.environment.len].key = key;
-	t->env[t->step.environment.len].value = value;
-	t->step.environment.len++;
-}
-
-static void tstep_cmd(tstep *t, const char *cmd)
-{
-	t->cmds[t->step.commands.len++] = cmd;
-}
-
-static const perch_config *cfg(void)
-{
-	static const perch_config c = {.struct_size = sizeof(perch_config)};
-	return &c;
+	plugintest_step_init(t, name, NULL, PERCH_STEP_COMMANDS, "sh");
 }
 
 /* ---- processes, descriptors, directories ---------------------------- */
@@ -180,35 +135,6 @@ static pid_t read_pid_file(const char *path)
 	}
 }
 
-static char *make_tmpdir(const char *what)
-{
-	const char *base = getenv("TMPDIR");
-	char *tmpl = perch_xasprintf("%s/perch-test-local-%s-XXXXXX",
-				     base && *base ? base : "/tmp", what);
-	char resolved[PATH_MAX];
-	if (mkdtemp(tmpl) == NULL)
-		fail_msg("mkdtemp %s: %s", tmpl, strerror(errno));
-	assert_non_null(realpath(tmpl, resolved));
-	free(tmpl);
-	return perch_xstrdup(resolved);
-}
-
-static int rm_one(const char *path, const struct stat *sb, int flag,
-		  struct FTW *ftw)
-{
-	if (flag == FTW_DP || flag == FTW_D)
-		chmod(path, 0700);
-	return remove(path);
-}
-
-static void rm_tree(char *dir)
-{
-	if (dir == NULL)
-		return;
-	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-	free(dir);
-}
-
 static int count_entries(const char *dir)
 {
 	DIR *d = opendir(dir);
@@ -257,15 +183,7 @@ typedef struct fx {
 
 static perch_instance *load(fx *f)
 {
-	perch_instance *inst = NULL;
-	perch_backend_info info = {.struct_size = sizeof info};
-	perch_error err = testhost_error();
-	perch_status st = f->be->load(testhost_table(f->th),
-				      testhost_ctx(f->th), &inst, &info, &err);
-	if (st != PERCH_OK)
-		fail_msg("load: %s", err.message);
-	assert_non_null(inst);
-	return inst;
+	return plugintest_load(f->th, f->be, testhost_ctx(f->th), NULL);
 }
 
 /* Loads again with flag=value (unloading the current instance). */
@@ -282,14 +200,12 @@ static int setup(void **state)
 	alarm(WATCHDOG_S);
 	f->fds_before = count_fds();
 	f->th = testhost_new();
-	f->tmp = make_tmpdir("tmp");
-	f->aux = make_tmpdir("aux");
+	f->tmp = plugintest_tmpdir("local-tmp");
+	f->aux = plugintest_tmpdir("local-aux");
 	testhost_set_flag(f->th, F_TEMP, f->tmp);
 	testhost_set_flag(f->th, F_STOP, "2s");
 	f->plugin_path = testhost_plugin_path("local");
-	f->be = testhost_open(f->th, f->plugin_path);
-	if (f->be == NULL)
-		fail_msg("cannot open %s (is it built?)", f->plugin_path);
+	f->be = plugintest_open(f->th, "local");
 	f->inst = load(f);
 	*state = f;
 	return 0;
@@ -304,8 +220,8 @@ static int teardown(void **state)
 	if (f->inst != NULL)
 		f->be->unload(f->inst);
 	left = count_entries(f->tmp);
-	rm_tree(f->tmp);
-	rm_tree(f->aux);
+	plugintest_rm_tree(f->tmp);
+	plugintest_rm_tree(f->aux);
 	testhost_free(f->th);
 	free(f->plugin_path);
 	/* No child of ours remains, running or zombie. */
@@ -323,7 +239,7 @@ static void wf_setup(fx *f, const char *task)
 {
 	perch_error err = testhost_error();
 	perch_status st = f->be->setup_workflow(f->inst, testhost_ctx(f->th),
-						cfg(), task, &err);
+						plugintest_empty_config(), task, &err);
 	if (st != PERCH_OK)
 		fail_msg("setup_workflow: %s", err.message);
 }
@@ -332,7 +248,7 @@ static void wf_destroy(fx *f, const char *task)
 {
 	perch_error err = testhost_error();
 	perch_status st = f->be->destroy_workflow(f->inst, testhost_ctx(f->th),
-						  cfg(), task, &err);
+						  plugintest_empty_config(), task, &err);
 	if (st != PERCH_OK)
 		fail_msg("destroy_workflow: %s", err.message);
 }
@@ -491,9 +407,6 @@ static void test_entry(void **state)
 	const char *names[] = {F_TEMP, F_HOME, F_STOP};
 	const uint32_t kinds[] = {PERCH_FLAG_STRING, PERCH_FLAG_BOOL,
 				  PERCH_FLAG_DURATION};
-	char *cmd, line[256];
-	int n = 0;
-	FILE *p;
 
 	assert_int_equal(be->abi_major, PERCH_ABI_MAJOR);
 	assert_int_equal(be->struct_size, sizeof(perch_backend));
@@ -527,23 +440,8 @@ static void test_entry(void **state)
 	assert_null(be->get_capability(f->inst, PERCH_CAP_WORKFLOW_DISCOVERER));
 	assert_null(be->get_capability(f->inst, PERCH_CAP_WORKFLOW_RESUMER));
 
-	/* Exactly one exported symbol (ASan adds its own ODR marker). */
-	cmd = perch_xasprintf("nm -D --defined-only '%s'", f->plugin_path);
-	p = popen(cmd, "r");
-	free(cmd);
-	assert_non_null(p);
-	while (fgets(line, sizeof line, p) != NULL) {
-		const char *sym = strrchr(line, ' ');
-		sym = sym ? sym + 1 : line;
-		if (strncmp(sym, "__odr_asan", 10) == 0)
-			continue;
-		if (strcmp(sym, "perch_backend_v1\n") == 0)
-			n++;
-		else
-			n += 1000; /* anything else exported is wrong */
-	}
-	assert_int_equal(pclose(p), 0);
-	assert_int_equal(n, 1);
+	/* Exactly one exported symbol. */
+	plugintest_assert_only_entry(f->plugin_path);
 }
 
 static void test_is_available(void **state)
@@ -615,10 +513,10 @@ static void test_load(void **state)
 static void test_hello(void **state)
 {
 	fx *f = *state;
-	tstep t;
+	plugintest_step t;
 	char *log;
 	tstep_sh(&t, "hello");
-	tstep_cmd(&t, "echo hi");
+	plugintest_cmd(&t, "echo hi");
 	log = run_expect(f, &t.step, 0);
 	assert_string_equal(log, "+ echo hi\nhi\n");
 	free(log);
@@ -627,19 +525,19 @@ static void test_hello(void **state)
 static void test_failure_stops_script(void **state)
 {
 	fx *f = *state;
-	tstep t;
+	plugintest_step t;
 	char *log;
 	tstep_sh(&t, "fail");
-	tstep_cmd(&t, "echo one");
-	tstep_cmd(&t, "sh -c 'exit 5'");
-	tstep_cmd(&t, "echo two");
+	plugintest_cmd(&t, "echo one");
+	plugintest_cmd(&t, "sh -c 'exit 5'");
+	plugintest_cmd(&t, "echo two");
 	log = run_expect(f, &t.step, 5);
 	assert_string_equal(log, "+ echo one\none\n+ sh -c 'exit 5'\n");
 	free(log);
 
 	tstep_sh(&t, "false");
-	tstep_cmd(&t, "false");
-	tstep_cmd(&t, "echo never");
+	plugintest_cmd(&t, "false");
+	plugintest_cmd(&t, "echo never");
 	log = run_expect(f, &t.step, 1);
 	assert_string_equal(log, "+ false\n");
 	free(log);
@@ -648,20 +546,20 @@ static void test_failure_stops_script(void **state)
 static void test_exit_code(void **state)
 {
 	fx *f = *state;
-	tstep t;
+	plugintest_step t;
 	tstep_sh(&t, "exit");
-	tstep_cmd(&t, "exit 3");
+	plugintest_cmd(&t, "exit 3");
 	free(run_expect(f, &t.step, 3));
 }
 
 static void test_killed_by_signal(void **state)
 {
 	fx *f = *state;
-	tstep t;
+	plugintest_step t;
 	char *log;
 	tstep_sh(&t, "kill");
-	tstep_cmd(&t, "kill -9 $$");
-	tstep_cmd(&t, "echo survived");
+	plugintest_cmd(&t, "kill -9 $$");
+	plugintest_cmd(&t, "echo survived");
 	log = run_expect(f, &t.step, 137);
 	assert_null(strstr(log, "survived\n"));
 	free(log);
@@ -670,10 +568,10 @@ static void test_killed_by_signal(void **state)
 static void test_command_not_found(void **state)
 {
 	fx *f = *state;
-	tstep t;
+	plugintest_step t;
 	char *log;
 	tstep_sh(&t, "nf");
-	tstep_cmd(&t, "no_such_command_perch_xyz");
+	plugintest_cmd(&t, "no_such_command_perch_xyz");
 	log = run_expect(f, &t.step, 127);
 	assert_non_null(strstr(log, "no_such_command_perch_xyz"));
 	free(log);
@@ -682,10 +580,10 @@ static void test_command_not_found(void **state)
 static void test_quoting(void **state)
 {
 	fx *f = *state;
-	tstep t;
+	plugintest_step t;
 	char *log;
 	tstep_sh(&t, "quote");
-	tstep_cmd(&t, "printf '%s\\n' 'it''s' \"a\\\\nb\"");
+	plugintest_cmd(&t, "printf '%s\\n' 'it''s' \"a\\\\nb\"");
 	log = run_expect(f, &t.step, 0);
 	/* The trace shows the command exactly, backslashes included (an echo
 	 * under dash would have turned \n into a newline). */
@@ -697,10 +595,10 @@ static void test_quoting(void **state)
 static void test_no_final_newline(void **state)
 {
 	fx *f = *state;
-	tstep t;
+	plugintest_step t;
 	char *log;
 	tstep_sh(&t, "nonl");
-	tstep_cmd(&t, "printf abc");
+	plugintest_cmd(&t, "printf abc");
 	log = run_expect(f, &t.step, 0);
 	assert_string_equal(log, "+ printf abc\nabc");
 	free(log);
@@ -709,11 +607,11 @@ static void test_no_final_newline(void **state)
 static void test_many_lines(void **state)
 {
 	fx *f = *state;
-	tstep t;
+	plugintest_step t;
 	perch_buf want = {0};
 	char *log;
 	tstep_sh(&t, "seq");
-	tstep_cmd(&t, "seq 1 50000");
+	plugintest_cmd(&t, "seq 1 50000");
 	log = run_expect(f, &t.step, 0);
 	perch_buf_puts(&want, "+ seq 1 50000\n");
 	for (int i = 1; i <= 50000; i++)
@@ -728,7 +626,7 @@ static void test_many_lines(void **state)
 static void test_big_script(void **state)
 {
 	fx *f = *state;
-	tstep t;
+	plugintest_step t;
 	perch_buf cmd = {0};
 	char *log;
 	perch_buf_puts(&cmd, "x=");
@@ -736,7 +634,7 @@ static void test_big_script(void **state)
 		perch_buf_putc(&cmd, 'a' + i % 26);
 	perch_buf_puts(&cmd, "; echo ${#x}");
 	tstep_sh(&t, "big");
-	tstep_cmd(&t, cmd.data);
+	plugintest_cmd(&t, cmd.data);
 	log = run_expect(f, &t.step, 0);
 	assert_true(ends_with(log, "\n150000\n"));
 	free(log);
@@ -748,20 +646,20 @@ static void test_big_script(void **state)
 static void test_shells(void **state)
 {
 	fx *f = *state;
-	tstep t;
+	plugintest_step t;
 	char *fake, *counter, *script, *posix, *log, *msg;
 
-	tstep_init(&t, "s", PERCH_STEP_COMMANDS, "nosuchsh");
-	tstep_cmd(&t, "echo hi");
+	plugintest_step_init(&t, "s", NULL, PERCH_STEP_COMMANDS, "nosuchsh");
+	plugintest_cmd(&t, "echo hi");
 	expect_start_error(f, &t.step, PERCH_ERR_INVALID_INPUT,
 			   "shell \"nosuchsh\" not found in PATH");
 
-	tstep_init(&t, "s", PERCH_STEP_COMMANDS, "");
-	tstep_cmd(&t, "echo hi");
+	plugintest_step_init(&t, "s", NULL, PERCH_STEP_COMMANDS, "");
+	plugintest_cmd(&t, "echo hi");
 	expect_start_error(f, &t.step, PERCH_ERR_INVALID_INPUT,
 			   "no shell set (image)");
 
-	tstep_init(&t, "s", PERCH_STEP_COMMANDS, "sh");
+	plugintest_step_init(&t, "s", NULL, PERCH_STEP_COMMANDS, "sh");
 	expect_start_error(f, &t.step, PERCH_ERR_INVALID_INPUT, NULL);
 
 	/* Not POSIX: answers the probe wrongly.  Probed once. */
@@ -771,8 +669,8 @@ static void test_shells(void **state)
 				 counter);
 	write_exec(fake, script);
 	msg = perch_xasprintf("shell \"%s\" is not a POSIX shell", fake);
-	tstep_init(&t, "s", PERCH_STEP_COMMANDS, fake);
-	tstep_cmd(&t, "echo hi");
+	plugintest_step_init(&t, "s", NULL, PERCH_STEP_COMMANDS, fake);
+	plugintest_cmd(&t, "echo hi");
 	expect_start_error(f, &t.step, PERCH_ERR_INVALID_INPUT, msg);
 	expect_start_error(f, &t.step, PERCH_ERR_INVALID_INPUT, msg);
 	assert_int_equal(count_lines(counter), 1);
@@ -780,20 +678,20 @@ static void test_shells(void **state)
 	/* A POSIX shell under another name passes the probe and runs. */
 	posix = perch_xasprintf("%s/mysh", f->aux);
 	assert_int_equal(symlink("/bin/sh", posix), 0);
-	tstep_init(&t, "s", PERCH_STEP_COMMANDS, posix);
-	tstep_cmd(&t, "echo hi");
+	plugintest_step_init(&t, "s", NULL, PERCH_STEP_COMMANDS, posix);
+	plugintest_cmd(&t, "echo hi");
 	log = run_expect(f, &t.step, 0);
 	assert_string_equal(log, "+ echo hi\nhi\n");
 	free(log);
 
 	/* bash by name, and sh by absolute path. */
-	tstep_init(&t, "s", PERCH_STEP_COMMANDS, "bash");
-	tstep_cmd(&t, "echo \"$BASH_VERSION\" | grep -q . && echo bash");
+	plugintest_step_init(&t, "s", NULL, PERCH_STEP_COMMANDS, "bash");
+	plugintest_cmd(&t, "echo \"$BASH_VERSION\" | grep -q . && echo bash");
 	log = run_expect(f, &t.step, 0);
 	assert_true(ends_with(log, "\nbash\n"));
 	free(log);
-	tstep_init(&t, "s", PERCH_STEP_COMMANDS, "/bin/sh");
-	tstep_cmd(&t, "echo abs");
+	plugintest_step_init(&t, "s", NULL, PERCH_STEP_COMMANDS, "/bin/sh");
+	plugintest_cmd(&t, "echo abs");
 	log = run_expect(f, &t.step, 0);
 	assert_string_equal(log, "+ echo abs\nabs\n");
 	free(log);
@@ -810,22 +708,22 @@ static void test_shells(void **state)
 static void test_environment(void **state)
 {
 	fx *f = *state;
-	tstep t;
+	plugintest_step t;
 	char *log, *ws, *home, *pwd, *foo, *shell;
 	const char *host_shell = getenv("SHELL");
 
 	tstep_sh(&t, "env");
-	tstep_env(&t, "HOME", "/x");
-	tstep_env(&t, "CI_WORKSPACE", "/y");
-	tstep_env(&t, "SHELL", "/z");
-	tstep_env(&t, "CI_SCRIPT", "evil");
-	tstep_env(&t, "FOO", "bar baz");
-	tstep_cmd(&t, "echo \"WS=$CI_WORKSPACE\"");
-	tstep_cmd(&t, "echo \"HOME=$HOME\"");
-	tstep_cmd(&t, "echo \"UP=$USERPROFILE\"");
-	tstep_cmd(&t, "echo \"PWD=$(pwd -P)\"");
-	tstep_cmd(&t, "echo \"FOO=$FOO\"");
-	tstep_cmd(&t, "echo \"SH=${SHELL:-}\" \"CS=${CI_SCRIPT:-unset}\"");
+	plugintest_env(&t, "HOME", "/x");
+	plugintest_env(&t, "CI_WORKSPACE", "/y");
+	plugintest_env(&t, "SHELL", "/z");
+	plugintest_env(&t, "CI_SCRIPT", "evil");
+	plugintest_env(&t, "FOO", "bar baz");
+	plugintest_cmd(&t, "echo \"WS=$CI_WORKSPACE\"");
+	plugintest_cmd(&t, "echo \"HOME=$HOME\"");
+	plugintest_cmd(&t, "echo \"UP=$USERPROFILE\"");
+	plugintest_cmd(&t, "echo \"PWD=$(pwd -P)\"");
+	plugintest_cmd(&t, "echo \"FOO=$FOO\"");
+	plugintest_cmd(&t, "echo \"SH=${SHELL:-}\" \"CS=${CI_SCRIPT:-unset}\"");
 	log = run_expect(f, &t.step, 0);
 	ws = log_value(log, "WS");
 	home = log_value(log, "HOME");
@@ -853,8 +751,8 @@ static void test_environment(void **state)
 	free(shell);
 
 	tstep_sh(&t, "home");
-	tstep_cmd(&t, "echo \"UP=$USERPROFILE\"");
-	tstep_cmd(&t, "touch \"$HOME/written\" && ls \"$HOME\"");
+	plugintest_cmd(&t, "echo \"UP=$USERPROFILE\"");
+	plugintest_cmd(&t, "touch \"$HOME/written\" && ls \"$HOME\"");
 	log = run_expect(f, &t.step, 0);
 	assert_non_null(strstr(log, "\nwritten\n"));
 	free(log);
@@ -864,13 +762,13 @@ static void test_environment(void **state)
 static void test_working_dir(void **state)
 {
 	fx *f = *state;
-	tstep t;
+	plugintest_step t;
 	run r;
 	char *ws, *pwd, *abs;
 
 	wf_setup(f, "t");
 	tstep_sh(&t, "a");
-	tstep_cmd(&t, "echo \"PWD=$(pwd -P)\"");
+	plugintest_cmd(&t, "echo \"PWD=$(pwd -P)\"");
 	r = run_step(f, "t", &t.step);
 	assert_int_equal(r.state.exit_code, 0);
 	ws = log_value(r.log, "PWD");
@@ -879,7 +777,7 @@ static void test_working_dir(void **state)
 	/* Relative: below the workspace, created on demand. */
 	tstep_sh(&t, "b");
 	t.step.working_dir = "sub/dir";
-	tstep_cmd(&t, "echo \"PWD=$(pwd -P)\"");
+	plugintest_cmd(&t, "echo \"PWD=$(pwd -P)\"");
 	r = run_step(f, "t", &t.step);
 	assert_int_equal(r.state.exit_code, 0);
 	pwd = log_value(r.log, "PWD");
@@ -893,7 +791,7 @@ static void test_working_dir(void **state)
 	abs = perch_xasprintf("%s/abs", ws);
 	tstep_sh(&t, "c");
 	t.step.working_dir = abs;
-	tstep_cmd(&t, "echo \"PWD=$(pwd -P)\"");
+	plugintest_cmd(&t, "echo \"PWD=$(pwd -P)\"");
 	r = run_step(f, "t", &t.step);
 	pwd = log_value(r.log, "PWD");
 	assert_string_equal(pwd, abs);
@@ -904,7 +802,7 @@ static void test_working_dir(void **state)
 	/* Absolute elsewhere (Woodpecker's container path): ignored. */
 	tstep_sh(&t, "d");
 	t.step.working_dir = "/woodpecker/src/example.com/repo";
-	tstep_cmd(&t, "echo \"PWD=$(pwd -P)\"");
+	plugintest_cmd(&t, "echo \"PWD=$(pwd -P)\"");
 	r = run_step(f, "t", &t.step);
 	pwd = log_value(r.log, "PWD");
 	assert_string_equal(pwd, ws);
@@ -914,7 +812,7 @@ static void test_working_dir(void **state)
 	/* Climbing out is refused. */
 	tstep_sh(&t, "e");
 	t.step.working_dir = "sub/../../x";
-	tstep_cmd(&t, "true");
+	plugintest_cmd(&t, "true");
 	r = run_step(f, "t", &t.step);
 	assert_int_equal(r.start_rc, PERCH_ERR_INVALID_INPUT);
 	destroy_step(f, "t", &t.step);
@@ -925,18 +823,18 @@ static void test_working_dir(void **state)
 static void test_netrc(void **state)
 {
 	fx *f = *state;
-	tstep t;
+	plugintest_step t;
 	run r;
 	char *log;
 
 	wf_setup(f, "t");
 	tstep_sh(&t, "netrc");
-	tstep_env(&t, "CI_NETRC_MACHINE", "git.example.com");
-	tstep_env(&t, "CI_NETRC_USERNAME", "user");
-	tstep_env(&t, "CI_NETRC_PASSWORD", "secret");
-	tstep_cmd(&t, "cat \"$HOME/.netrc\"");
-	tstep_cmd(&t, "stat -c %a \"$HOME/.netrc\"");
-	tstep_cmd(&t, "echo \"PW=${CI_NETRC_PASSWORD:-unset}\"");
+	plugintest_env(&t, "CI_NETRC_MACHINE", "git.example.com");
+	plugintest_env(&t, "CI_NETRC_USERNAME", "user");
+	plugintest_env(&t, "CI_NETRC_PASSWORD", "secret");
+	plugintest_cmd(&t, "cat \"$HOME/.netrc\"");
+	plugintest_cmd(&t, "stat -c %a \"$HOME/.netrc\"");
+	plugintest_cmd(&t, "echo \"PW=${CI_NETRC_PASSWORD:-unset}\"");
 	r = run_step(f, "t", &t.step);
 	assert_int_equal(r.state.exit_code, 0);
 	assert_non_null(strstr(r.log, "\nmachine git.example.com\nlogin user\n"
@@ -946,7 +844,7 @@ static void test_netrc(void **state)
 	free(r.log);
 	/* Gone once the step that needed it ended. */
 	tstep_sh(&t, "after");
-	tstep_cmd(&t, "test ! -e \"$HOME/.netrc\"");
+	plugintest_cmd(&t, "test ! -e \"$HOME/.netrc\"");
 	r = run_step(f, "t", &t.step);
 	assert_int_equal(r.state.exit_code, 0);
 	free(r.log);
@@ -955,9 +853,9 @@ static void test_netrc(void **state)
 	/* Without an isolated home: the host's HOME, and no netrc. */
 	reload(f, F_HOME, "false");
 	tstep_sh(&t, "shared");
-	tstep_env(&t, "CI_NETRC_MACHINE", "git.example.com");
-	tstep_env(&t, "CI_NETRC_PASSWORD", "secret");
-	tstep_cmd(&t, "echo \"HOME=${HOME:-}\"");
+	plugintest_env(&t, "CI_NETRC_MACHINE", "git.example.com");
+	plugintest_env(&t, "CI_NETRC_PASSWORD", "secret");
+	plugintest_cmd(&t, "echo \"HOME=${HOME:-}\"");
 	log = run_expect(f, &t.step, 0);
 	{
 		char *home = log_value(log, "HOME");
@@ -974,7 +872,7 @@ static void test_netrc(void **state)
 static void test_process_hygiene(void **state)
 {
 	fx *f = *state;
-	tstep t;
+	plugintest_step t;
 	char *log;
 	int leak = open("/dev/null", O_RDONLY); /* no O_CLOEXEC on purpose */
 	sigset_t block, old;
@@ -988,12 +886,12 @@ static void test_process_hygiene(void **state)
 	sigaction(SIGPIPE, &ign, &old_pipe);
 
 	tstep_sh(&t, "hyg");
-	tstep_cmd(&t, "echo \"IN=$(readlink /proc/$$/fd/0)\"");
-	tstep_cmd(&t, "echo FDS; ls /proc/$$/fd");
+	plugintest_cmd(&t, "echo \"IN=$(readlink /proc/$$/fd/0)\"");
+	plugintest_cmd(&t, "echo FDS; ls /proc/$$/fd");
 	/* grep's own status: the shell's may show the all-blocked mask that
 	 * dash holds around fork(). */
-	tstep_cmd(&t, "grep -E '^Sig(Blk|Ign)' /proc/self/status");
-	tstep_cmd(&t, "yes | head -n 1");
+	plugintest_cmd(&t, "grep -E '^Sig(Blk|Ign)' /proc/self/status");
+	plugintest_cmd(&t, "yes | head -n 1");
 	log = run_expect(f, &t.step, 0);
 
 	sigaction(SIGPIPE, &old_pipe, NULL);
@@ -1015,14 +913,14 @@ static void test_process_hygiene(void **state)
 static void test_plugin(void **state)
 {
 	fx *f = *state;
-	tstep t;
+	plugintest_step t;
 	char *path, *path_env, *log, *pwd;
 
 	path = perch_xasprintf("%s/myplugin", f->aux);
 	write_exec(path, "#!/bin/sh\necho \"plugin:$PLUGIN_GREETING:$#\"\n"
 			 "echo \"PWD=$(pwd -P)\"\nexit ${PLUGIN_EXIT:-0}\n");
-	tstep_init(&t, "p", PERCH_STEP_PLUGIN, path);
-	tstep_env(&t, "PLUGIN_GREETING", "hello");
+	plugintest_step_init(&t, "p", NULL, PERCH_STEP_PLUGIN, path);
+	plugintest_env(&t, "PLUGIN_GREETING", "hello");
 	log = run_expect(f, &t.step, 0);
 	assert_true(strncmp(log, "plugin:hello:0\n", 15) == 0);
 	pwd = log_value(log, "PWD");
@@ -1032,12 +930,12 @@ static void test_plugin(void **state)
 
 	/* Found through the step's PATH; its exit code is the step's. */
 	path_env = perch_xasprintf("%s:/usr/local/bin:/usr/bin:/bin", f->aux);
-	tstep_init(&t, "p", PERCH_STEP_PLUGIN, "myplugin");
-	tstep_env(&t, "PATH", path_env);
-	tstep_env(&t, "PLUGIN_EXIT", "4");
+	plugintest_step_init(&t, "p", NULL, PERCH_STEP_PLUGIN, "myplugin");
+	plugintest_env(&t, "PATH", path_env);
+	plugintest_env(&t, "PLUGIN_EXIT", "4");
 	free(run_expect(f, &t.step, 4));
 
-	tstep_init(&t, "p", PERCH_STEP_PLUGIN, "no_such_plugin_perch");
+	plugintest_step_init(&t, "p", NULL, PERCH_STEP_PLUGIN, "no_such_plugin_perch");
 	expect_start_error(f, &t.step, PERCH_ERR_INVALID_INPUT,
 			   "plugin \"no_such_plugin_perch\" not found in PATH");
 	free(path);
@@ -1059,7 +957,7 @@ static char *sh_output(const char *cmd)
 static void test_clone(void **state)
 {
 	fx *f = *state;
-	tstep clone, check;
+	plugintest_step clone, check;
 	char *mk, *url, *sha1, *sha2, *cmd, *log;
 	run r;
 
@@ -1086,10 +984,10 @@ static void test_clone(void **state)
 
 	/* A given SHA (not the tip) is what gets checked out. */
 	wf_setup(f, "t");
-	tstep_init(&clone, "clone", PERCH_STEP_CLONE, "woodpeckerci/plugin-git");
-	tstep_env(&clone, "CI_REPO_CLONE_URL", url);
-	tstep_env(&clone, "CI_COMMIT_SHA", sha1);
-	tstep_env(&clone, "CI_COMMIT_REF", "refs/heads/main");
+	plugintest_step_init(&clone, "clone", NULL, PERCH_STEP_CLONE, "woodpeckerci/plugin-git");
+	plugintest_env(&clone, "CI_REPO_CLONE_URL", url);
+	plugintest_env(&clone, "CI_COMMIT_SHA", sha1);
+	plugintest_env(&clone, "CI_COMMIT_REF", "refs/heads/main");
 	r = run_step(f, "t", &clone.step);
 	if (r.state.exit_code != 0)
 		fail_msg("clone failed: %s\n%s", r.err.message, r.log);
@@ -1098,7 +996,7 @@ static void test_clone(void **state)
 	assert_non_null(strstr(r.log, "+ git init -q\n"));
 	free(r.log);
 	tstep_sh(&check, "check");
-	tstep_cmd(&check, "echo \"C=$(cat hello.txt)\" \"H=$(git rev-parse HEAD)\"");
+	plugintest_cmd(&check, "echo \"C=$(cat hello.txt)\" \"H=$(git rev-parse HEAD)\"");
 	r = run_step(f, "t", &check.step);
 	cmd = perch_xasprintf("C=one H=%s", sha1);
 	assert_non_null(strstr(r.log, cmd));
@@ -1108,10 +1006,10 @@ static void test_clone(void **state)
 
 	/* No SHA: the ref's tip. */
 	wf_setup(f, "t");
-	tstep_init(&clone, "clone", PERCH_STEP_CLONE, "");
-	tstep_env(&clone, "CI_REPO_CLONE_URL", url);
-	tstep_env(&clone, "CI_COMMIT_REF", "refs/heads/main");
-	tstep_env(&clone, "PLUGIN_DEPTH", "1");
+	plugintest_step_init(&clone, "clone", NULL, PERCH_STEP_CLONE, "");
+	plugintest_env(&clone, "CI_REPO_CLONE_URL", url);
+	plugintest_env(&clone, "CI_COMMIT_REF", "refs/heads/main");
+	plugintest_env(&clone, "PLUGIN_DEPTH", "1");
 	r = run_step(f, "t", &clone.step);
 	if (r.state.exit_code != 0)
 		fail_msg("clone failed: %s\n%s", r.err.message, r.log);
@@ -1124,21 +1022,21 @@ static void test_clone(void **state)
 	wf_destroy(f, "t");
 
 	/* No git in the step's PATH: a clear error. */
-	tstep_init(&clone, "clone", PERCH_STEP_CLONE, "");
-	tstep_env(&clone, "CI_REPO_CLONE_URL", url);
-	tstep_env(&clone, "PATH", f->aux);
+	plugintest_step_init(&clone, "clone", NULL, PERCH_STEP_CLONE, "");
+	plugintest_env(&clone, "CI_REPO_CLONE_URL", url);
+	plugintest_env(&clone, "PATH", f->aux);
 	expect_start_error(f, &clone.step, PERCH_ERR_UNAVAILABLE,
 			   "git not found in PATH: the local backend clones "
 			   "with the host's git");
 
 	/* No URL: a clear error. */
-	tstep_init(&clone, "clone", PERCH_STEP_CLONE, "");
+	plugintest_step_init(&clone, "clone", NULL, PERCH_STEP_CLONE, "");
 	expect_start_error(f, &clone.step, PERCH_ERR_INVALID_INPUT,
 			   "clone step \"clone\": CI_REPO_CLONE_URL is not set");
 
 	/* A URL that does not work fails the step, not the call. */
-	tstep_init(&clone, "clone", PERCH_STEP_CLONE, "");
-	tstep_env(&clone, "CI_REPO_CLONE_URL", "/nonexistent/repo.git");
+	plugintest_step_init(&clone, "clone", NULL, PERCH_STEP_CLONE, "");
+	plugintest_env(&clone, "CI_REPO_CLONE_URL", "/nonexistent/repo.git");
 	log = run_expect(f, &clone.step, 128);
 	free(log);
 
@@ -1153,15 +1051,15 @@ static void test_clone(void **state)
 static void test_background_grandchild(void **state)
 {
 	fx *f = *state;
-	tstep t;
+	plugintest_step t;
 	char *pidfile, *cmd, *cmd2, *log;
 	pid_t bg;
 
 	pidfile = perch_xasprintf("%s/bg.pid", f->aux);
 	cmd = perch_xasprintf("sleep 300 & echo $! > '%s'", pidfile);
 	tstep_sh(&t, "bg");
-	tstep_cmd(&t, cmd);
-	tstep_cmd(&t, "echo done");
+	plugintest_cmd(&t, cmd);
+	plugintest_cmd(&t, "echo done");
 	log = run_expect(f, &t.step, 0); /* returns: the pipe reached EOF */
 	assert_true(ends_with(log, "+ echo done\ndone\n"));
 	bg = read_pid_file(pidfile);
@@ -1177,8 +1075,8 @@ static void test_background_grandchild(void **state)
 	cmd2 = perch_xasprintf("while ! test -s '%s'; do sleep 0.01; done",
 			       pidfile);
 	tstep_sh(&t, "stubborn");
-	tstep_cmd(&t, cmd);
-	tstep_cmd(&t, cmd2);
+	plugintest_cmd(&t, cmd);
+	plugintest_cmd(&t, cmd2);
 	log = run_expect(f, &t.step, 0);
 	bg = read_pid_file(pidfile);
 	assert_true(proc_gone(bg));
@@ -1259,7 +1157,7 @@ static void waiter_blocked(waiter *w)
 static void test_detached_and_services(void **state)
 {
 	fx *f = *state;
-	tstep det, svc, exe;
+	plugintest_step det, svc, exe;
 	char *p1, *p2, *p3, *c1, *c2, *svcbin, *script;
 	reader r1, r2, r3;
 	waiter w1, w2, w3;
@@ -1280,13 +1178,13 @@ static void test_detached_and_services(void **state)
 	wf_setup(f, "t");
 	tstep_sh(&det, "detached");
 	det.step.detach = true;
-	tstep_cmd(&det, c1);
-	tstep_cmd(&det, "sleep 300");
-	tstep_init(&svc, "service", PERCH_STEP_SERVICE, "sh");
+	plugintest_cmd(&det, c1);
+	plugintest_cmd(&det, "sleep 300");
+	plugintest_step_init(&svc, "service", NULL, PERCH_STEP_SERVICE, "sh");
 	svc.step.detach = true;
-	tstep_cmd(&svc, c2);
-	tstep_cmd(&svc, "sleep 300");
-	tstep_init(&exe, "server", PERCH_STEP_SERVICE, svcbin);
+	plugintest_cmd(&svc, c2);
+	plugintest_cmd(&svc, "sleep 300");
+	plugintest_step_init(&exe, "server", NULL, PERCH_STEP_SERVICE, svcbin);
 	exe.step.detach = true;
 
 	assert_int_equal(start(f, "t", &det.step, &err), PERCH_OK);
@@ -1343,7 +1241,7 @@ static void test_detached_and_services(void **state)
  * signal to the host): destroy_step kills at once. */
 static void cancel_case(fx *f, const char *first, bool cleanup_cancelled)
 {
-	tstep t;
+	plugintest_step t;
 	char *pidfile, *cmd;
 	perch_ctx *ctx = perch_ctx_new(testhost_ctx(f->th));
 	perch_ctx *cleanup = perch_ctx_new(testhost_ctx(f->th));
@@ -1358,8 +1256,8 @@ static void cancel_case(fx *f, const char *first, bool cleanup_cancelled)
 	cmd = perch_xasprintf("%secho $$ > '%s'", first, pidfile);
 	wf_setup(f, "t");
 	tstep_sh(&t, "cancel");
-	tstep_cmd(&t, cmd);
-	tstep_cmd(&t, "sleep 300");
+	plugintest_cmd(&t, cmd);
+	plugintest_cmd(&t, "sleep 300");
 	assert_int_equal(start(f, "t", &t.step, &err), PERCH_OK);
 	reader_start(&rd, tail(f, "t", &t.step));
 	waiter_start(&w, f, "t", &t.step, ctx);
@@ -1399,12 +1297,12 @@ static void test_cancelled_before_wait(void **state)
 {
 	fx *f = *state;
 	perch_ctx *ctx = perch_ctx_new(testhost_ctx(f->th));
-	tstep t;
+	plugintest_step t;
 	run r;
 	perch_ctx_cancel(ctx);
 	wf_setup(f, "t");
 	tstep_sh(&t, "c");
-	tstep_cmd(&t, "sleep 300");
+	plugintest_cmd(&t, "sleep 300");
 	r = run_step_ctx(f, "t", &t.step, ctx);
 	assert_int_equal(r.wait_rc, PERCH_ERR_CANCELLED);
 	wf_destroy(f, "t");
@@ -1417,14 +1315,14 @@ static void test_cancelled_before_wait(void **state)
 static void test_contract(void **state)
 {
 	fx *f = *state;
-	tstep t, cache;
+	plugintest_step t, cache;
 	perch_error err = testhost_error();
 	perch_state st = {.struct_size = sizeof st};
 	int fd = -1;
 	run r;
 
 	tstep_sh(&t, "s");
-	tstep_cmd(&t, "echo hi");
+	plugintest_cmd(&t, "echo hi");
 	/* Unknown workflow. */
 	assert_int_equal(start(f, "nope", &t.step, &err), PERCH_ERR_NOT_FOUND);
 	assert_int_equal(f->be->tail_step(f->inst, testhost_ctx(f->th), &t.step,
@@ -1439,7 +1337,7 @@ static void test_contract(void **state)
 	wf_setup(f, "t");
 	err = testhost_error();
 	assert_int_equal(f->be->setup_workflow(f->inst, testhost_ctx(f->th),
-					       cfg(), "t", &err),
+					       plugintest_empty_config(), "t", &err),
 			 PERCH_ERR_INVALID_INPUT);
 	/* Never-started step: not found for tail/wait, fine to destroy. */
 	assert_int_equal(f->be->tail_step(f->inst, testhost_ctx(f->th), &t.step,
@@ -1447,12 +1345,12 @@ static void test_contract(void **state)
 			 PERCH_ERR_NOT_FOUND);
 	destroy_step(f, "t", &t.step);
 
-	tstep_init(&cache, "cache", PERCH_STEP_CACHE, "sh");
-	tstep_cmd(&cache, "true");
+	plugintest_step_init(&cache, "cache", NULL, PERCH_STEP_CACHE, "sh");
+	plugintest_cmd(&cache, "true");
 	assert_int_equal(start(f, "t", &cache.step, &err), PERCH_ERR_UNSUPPORTED);
 	assert_string_equal(err.message, "step type \"cache\" is not supported "
 					 "by the local backend");
-	tstep_init(&cache, "odd", "teleport", "sh");
+	plugintest_step_init(&cache, "odd", NULL, "teleport", "sh");
 	assert_int_equal(start(f, "t", &cache.step, &err), PERCH_ERR_UNSUPPORTED);
 
 	/* Twice: start refused, tail refused, wait repeats its answer. */
@@ -1479,14 +1377,14 @@ static void test_contract(void **state)
 	/* A step never tailed or waited: destroy_workflow cleans it up. */
 	wf_setup(f, "t");
 	tstep_sh(&t, "orphan");
-	tstep_cmd(&t, "sleep 300");
+	plugintest_cmd(&t, "sleep 300");
 	assert_int_equal(start(f, "t", &t.step, &err), PERCH_OK);
 	wf_destroy(f, "t");
 
 	/* The task uuid can be reused. */
 	wf_setup(f, "t");
 	tstep_sh(&t, "again");
-	tstep_cmd(&t, "echo again");
+	plugintest_cmd(&t, "echo again");
 	r = run_step(f, "t", &t.step);
 	assert_string_equal(r.log, "+ echo again\nagain\n");
 	free(r.log);
@@ -1497,7 +1395,7 @@ static void test_contract(void **state)
 static void test_cleanup(void **state)
 {
 	fx *f = *state;
-	tstep t;
+	plugintest_step t;
 	char *outside, *cmd, *keep;
 	struct stat sb;
 
@@ -1510,7 +1408,7 @@ static void test_cleanup(void **state)
 			      "chmod 0500 ro/sub && chmod 0 ro",
 			      outside, keep);
 	tstep_sh(&t, "mess");
-	tstep_cmd(&t, cmd);
+	plugintest_cmd(&t, cmd);
 	free(run_expect(f, &t.step, 0)); /* destroys the workflow */
 	assert_int_equal(stat(keep, &sb), 0);
 	free(cmd);
@@ -1529,7 +1427,7 @@ typedef struct wf_job {
 	char task[32];
 	char names[N_STEPS][16];
 	char cmds[N_STEPS][64];
-	tstep steps[N_STEPS];
+	plugintest_step steps[N_STEPS];
 	char *logs[N_STEPS];
 	int codes[N_STEPS];
 	perch_status rc[N_STEPS * 4 + 2];
@@ -1547,7 +1445,7 @@ static void *wf_job_main(void *arg)
 	perch_error err = testhost_error();
 	int k = 0;
 
-	j->rc[k++] = f->be->setup_workflow(f->inst, ctx, cfg(), j->task, &err);
+	j->rc[k++] = f->be->setup_workflow(f->inst, ctx, plugintest_empty_config(), j->task, &err);
 	for (int s = 0; s < N_STEPS; s++) {
 		int fd = -1;
 		j->rc[k++] = f->be->start_step(f->inst, ctx, &j->steps[s].step,
@@ -1567,7 +1465,7 @@ static void *wf_job_main(void *arg)
 						 &j->steps[s].step, j->task,
 						 &err);
 	}
-	j->rc[k++] = f->be->destroy_workflow(f->inst, ctx, cfg(), j->task, &err);
+	j->rc[k++] = f->be->destroy_workflow(f->inst, ctx, plugintest_empty_config(), j->task, &err);
 	return NULL;
 }
 
@@ -1585,7 +1483,7 @@ static void test_concurrency(void **state)
 			snprintf(j->cmds[s], sizeof j->cmds[s],
 				 "echo %d-%d; exit %d", i, s, s);
 			tstep_sh(&j->steps[s], j->names[s]);
-			tstep_cmd(&j->steps[s], j->cmds[s]);
+			plugintest_cmd(&j->steps[s], j->cmds[s]);
 		}
 	}
 	for (int i = 0; i < N_WORKFLOWS; i++)
