@@ -99,30 +99,6 @@ static void sigwatch_stop(struct sigwatch *w)
 	signal_pipe[0] = signal_pipe[1] = -1;
 }
 
-/* A task id like Woodpecker's CLI: a ULID (time + randomness, Crockford). */
-static void make_task_uuid(char out[27])
-{
-	static const char alphabet[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
-	unsigned char rnd[10] = {0};
-	int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
-	if (fd >= 0) {
-		if (read(fd, rnd, sizeof rnd) != (ssize_t)sizeof rnd)
-			memset(rnd, 0, sizeof rnd);
-		close(fd);
-	}
-	uint64_t ms = (uint64_t)(perch_real_ns() / 1000000);
-	for (int i = 9; i >= 0; i--, ms >>= 5)
-		out[i] = alphabet[ms & 31];
-	uint64_t hi = 0, lo = 0;
-	for (int i = 0; i < 5; i++)
-		hi = hi << 8 | rnd[i], lo = lo << 8 | rnd[5 + i];
-	for (int i = 17; i >= 10; i--, hi >>= 5)
-		out[i] = alphabet[hi & 31];
-	for (int i = 25; i >= 18; i--, lo >>= 5)
-		out[i] = alphabet[lo & 31];
-	out[26] = '\0';
-}
-
 /* Writes text to path atomically: a reader sees the old file or the new. */
 static int write_result(const char *path, const char *text, char **err)
 {
@@ -237,7 +213,7 @@ int perch_cmd_run(perch_app *app)
 	masker = perch_masker_new(wf->config.secrets, wf->config.n_secrets);
 
 	char generated[27];
-	make_task_uuid(generated);
+	perch_new_ulid(generated);
 	const char *task_uuid = perch_app_string(app, "task-uuid");
 	if (task_uuid == NULL || *task_uuid == '\0')
 		task_uuid = generated;

@@ -300,8 +300,6 @@ void perch_daemon_reap_conns(perch_daemon *d, bool wait_all);
 void perch_daemon_serve_reloads(perch_daemon *d);
 
 /* ---- small shared helpers (daemon_wf.c) ---- */
-/* A ULID (26 characters + NUL). */
-void perch_daemon_new_id(char out[27]);
 /* Appends s as a JSON string (quoted) to b; NULL appends null. */
 void perch_json_str(perch_buf *b, const char *s);
 /* Appends n bytes as a JSON string (invalid UTF-8 becomes U+FFFD). */

@@ -31,29 +31,6 @@
 
 /* ---- small helpers --------------------------------------------------------- */
 
-void perch_daemon_new_id(char out[27])
-{
-	static const char alphabet[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
-	unsigned char rnd[10] = {0};
-	int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
-	if (fd >= 0) {
-		if (read(fd, rnd, sizeof rnd) != (ssize_t)sizeof rnd)
-			memset(rnd, 0, sizeof rnd);
-		close(fd);
-	}
-	uint64_t ms = (uint64_t)(perch_real_ns() / 1000000);
-	for (int i = 9; i >= 0; i--, ms >>= 5)
-		out[i] = alphabet[ms & 31];
-	uint64_t hi = 0, lo = 0;
-	for (int i = 0; i < 5; i++)
-		hi = hi << 8 | rnd[i], lo = lo << 8 | rnd[5 + i];
-	for (int i = 17; i >= 10; i--, hi >>= 5)
-		out[i] = alphabet[hi & 31];
-	for (int i = 25; i >= 18; i--, lo >>= 5)
-		out[i] = alphabet[lo & 31];
-	out[26] = '\0';
-}
-
 void perch_json_strn(perch_buf *b, const char *s, size_t n)
 {
 	perch_buf_reserve(b, 6 * n + 3);
@@ -962,7 +939,7 @@ dwf *perch_daemon_submit(perch_daemon *d, const char *text, size_t len, const ch
 		goto refuse;
 	}
 	w = wf_new();
-	perch_daemon_new_id(w->id);
+	perch_new_ulid(w->id);
 	w->seq = d->next_seq++;
 	w->state = DWF_QUEUED;
 	w->backend_req = named ? perch_xstrdup(backend) : NULL;

@@ -80,6 +80,29 @@ int64_t perch_mono_ns(void) { return clock_ns(CLOCK_MONOTONIC); }
 int64_t perch_mono_ms(void) { return clock_ns(CLOCK_MONOTONIC) / 1000000; }
 int64_t perch_real_ns(void) { return clock_ns(CLOCK_REALTIME); }
 
+void perch_new_ulid(char out[27])
+{
+	static const char alphabet[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+	unsigned char rnd[10] = {0};
+	int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		if (read(fd, rnd, sizeof rnd) != (ssize_t)sizeof rnd)
+			memset(rnd, 0, sizeof rnd);
+		close(fd);
+	}
+	uint64_t ms = (uint64_t)(perch_real_ns() / 1000000);
+	for (int i = 9; i >= 0; i--, ms >>= 5)
+		out[i] = alphabet[ms & 31];
+	uint64_t hi = 0, lo = 0;
+	for (int i = 0; i < 5; i++)
+		hi = hi << 8 | rnd[i], lo = lo << 8 | rnd[5 + i];
+	for (int i = 17; i >= 10; i--, hi >>= 5)
+		out[i] = alphabet[hi & 31];
+	for (int i = 25; i >= 18; i--, lo >>= 5)
+		out[i] = alphabet[lo & 31];
+	out[26] = '\0';
+}
+
 void perch_buf_reserve(perch_buf *b, size_t extra)
 {
 	size_t need = b->len + extra + 1;

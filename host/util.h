@@ -27,6 +27,10 @@ int64_t perch_mono_ns(void);
 /* CLOCK_REALTIME in nanoseconds since the epoch. */
 int64_t perch_real_ns(void);
 
+/* A new ULID (26 Crockford base-32 characters: 48 bits of milliseconds,
+ * 80 random bits), the id Woodpecker's CLI gives a task.  Thread-safe. */
+void perch_new_ulid(char out[27]);
+
 /* A growable byte buffer, always NUL-terminated.  Zero-initialise to use;
  * perch_buf_free releases it. */
 typedef struct perch_buf {
