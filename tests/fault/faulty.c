@@ -12,6 +12,10 @@
  *                          (time-limited) cleanup context
  *       open-tail          the tail descriptor never reaches end of stream
  *                          until destroy_workflow (a daemon holding it)
+ *       block-setup        setup_workflow blocks until its context is
+ *                          cancelled (then returns cancelled), as a slow
+ *                          engine would: a signal during setup
+ *       block-start        the same for start_step
  *       exhaust-fds        the first start_step opens descriptors until the
  *                          process has none left (EMFILE) and keeps them
  *                          until destroy_workflow: a host running out of
@@ -32,6 +36,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -153,11 +158,24 @@ static perch_status faulty_load(const perch_host *host, const perch_ctx *ctx,
 	return PERCH_OK;
 }
 
+/* Blocks until ctx is cancelled, the way a well-behaved slow call waits. */
+static perch_status block_until_cancelled(perch_instance *inst, const perch_ctx *ctx,
+					  const char *call, perch_error *err)
+{
+	struct pollfd p = {.fd = inst->host->ctx_cancel_fd(ctx), .events = POLLIN};
+	while (!inst->host->ctx_cancelled(ctx))
+		if (poll(&p, 1, 1000) < 0 && errno != EINTR)
+			break;
+	return perch_error_set(err, PERCH_ERR_CANCELLED, "faulty: %s cancelled", call);
+}
+
 static perch_status faulty_setup(perch_instance *inst, const perch_ctx *ctx,
 				 const perch_config *config, const char *task_uuid,
 				 perch_error *err)
 {
 	record(inst, "setup_workflow", task_uuid);
+	if (strcmp(inst->mode, "block-setup") == 0)
+		return block_until_cancelled(inst, ctx, "setup_workflow", err);
 	return failing(inst, "setup") ? injected(err, "setup_workflow") : PERCH_OK;
 }
 
@@ -195,6 +213,8 @@ static perch_status faulty_start(perch_instance *inst, const perch_ctx *ctx,
 				 const perch_step *step, const char *task_uuid, perch_error *err)
 {
 	record(inst, "start_step", step->name);
+	if (strcmp(inst->mode, "block-start") == 0)
+		return block_until_cancelled(inst, ctx, "start_step", err);
 	if (strcmp(inst->mode, "exhaust-fds") == 0)
 		exhaust_fds(inst);
 	return failing(inst, "start") ? injected(err, "start_step") : PERCH_OK;

@@ -21,6 +21,7 @@ FAULT_TESTS = \
 	tests/fault/fault_epipe.sh \
 	tests/fault/fault_fullfs.sh \
 	tests/fault/fault_cleanup.sh \
+	tests/fault/fault_sigint_phases.sh \
 	tests/fault/fault_hang.sh
 TESTS += $(FAULT_TESTS)
 # Known gaps of the runtime, each test saying what it expects (see
