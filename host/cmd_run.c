@@ -264,6 +264,14 @@ int perch_cmd_run(perch_app *app)
 		}
 		free(json);
 	}
+	if (result.abandoned_calls > 0) {
+		/* A plugin call never returned and its thread still runs in
+		 * the plugin with our workflow, contexts and task id: none of
+		 * it can be freed, nor the plugin unloaded.  Leave at once;
+		 * exit() would run teardown under that thread's feet. */
+		fflush(NULL);
+		_exit(rc);
+	}
 	perch_run_result_free(&result);
 	perch_ctx_free(wf_ctx);
 	perch_ctx_free(cleanup);

@@ -207,10 +207,16 @@ static void version_unload(perch_daemon *d, dversion *v)
 {
 	const char *ver = v->p->entry ? v->p->entry->version : "?";
 	char *label = perch_xasprintf("%s %s #%u", v->name, ver, v->number);
+	bool pinned = perch_plugin_pinned(v->p);
 	perch_registry_free(v->reg); /* unload, then close the handle */
-	perch_cli_free(v->scratch);
+	if (!pinned)
+		perch_cli_free(v->scratch); /* the plugin may hold its flag values */
 	bool mapped = perch_loader_is_mapped(v->copy);
-	if (mapped)
+	if (pinned)
+		/* A call of it never returned (runtime.h, "stuck calls"). */
+		perch_daemon_log(d, PERCH_LOG_WARN, "plugin %s: kept loaded for good: a call of it "
+				 "never returned", label);
+	else if (mapped)
 		perch_daemon_log(d, PERCH_LOG_WARN, "plugin %s: still mapped after unloading (%s)",
 				 label, v->copy);
 	else

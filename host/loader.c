@@ -38,9 +38,16 @@ perch_registry *perch_registry_new(perch_cli *cli)
 	return reg;
 }
 
+void perch_plugin_pin(perch_plugin *p) { atomic_store(&p->pinned, true); }
+
+bool perch_plugin_pinned(const perch_plugin *p)
+{
+	return atomic_load((atomic_bool *)&p->pinned);
+}
+
 static void close_handle(perch_plugin *p)
 {
-	if (p->handle) {
+	if (p->handle && !perch_plugin_pinned(p)) {
 		pthread_mutex_lock(&ltdl_lock);
 		lt_dlclose((lt_dlhandle)p->handle);
 		pthread_mutex_unlock(&ltdl_lock);
@@ -67,10 +74,21 @@ void perch_registry_free(perch_registry *reg)
 {
 	if (reg == NULL)
 		return;
-	for (size_t i = 0; i < reg->n; i++)
-		plugin_free(reg->plugins[i]);
+	/* A pinned plugin keeps everything it may reach: its perch_plugin
+	 * (which holds its host table), the registry (which the table's
+	 * functions read) and libltdl (whose last lt_dlexit would close it). */
+	bool pinned = false;
+	for (size_t i = 0; i < reg->n; i++) {
+		if (perch_plugin_pinned(reg->plugins[i]))
+			pinned = true;
+		else
+			plugin_free(reg->plugins[i]);
+	}
 	for (size_t i = 0; i < reg->n_refused; i++)
 		plugin_free(reg->refused[i]);
+	reg->n_refused = 0;
+	if (pinned)
+		return;
 	free(reg->plugins);
 	free(reg->refused);
 	for (size_t i = 0; i < reg->n_dirs; i++)
@@ -400,7 +418,7 @@ int perch_plugin_load(perch_plugin *p, const perch_ctx *ctx, char **err)
 
 void perch_plugin_unload(perch_plugin *p)
 {
-	if (p->loaded) {
+	if (p->loaded && !perch_plugin_pinned(p)) {
 		p->entry->unload(p->inst);
 		p->inst = NULL;
 		p->loaded = false;

@@ -20,6 +20,8 @@
 
 #include <perch/perch.h>
 
+#include <stdatomic.h>
+
 #include "conf.h"
 #include "flags.h"
 
@@ -43,6 +45,9 @@ typedef struct perch_plugin {
 	char *load_error;
 	const perch_workflow_discoverer_v1 *discoverer;
 	const perch_workflow_resumer_v1 *resumer;
+	/* A call of it never returned (runtime.h, "stuck calls"): its code
+	 * and instance stay as they are until the process exits. */
+	atomic_bool pinned;
 } perch_plugin;
 
 struct perch_registry {
@@ -83,8 +88,12 @@ bool perch_plugin_available(perch_plugin *p, const perch_ctx *ctx);
 
 /* Calls load and negotiates capabilities.  0, or -1 with *err. */
 int perch_plugin_load(perch_plugin *p, const perch_ctx *ctx, char **err);
-/* Calls unload (if loaded). */
+/* Calls unload (if loaded), unless the plugin is pinned. */
 void perch_plugin_unload(perch_plugin *p);
+/* Keeps p loaded and mapped for the rest of the process: unload and the
+ * registry's closing of handles leave it alone.  Any thread; idempotent. */
+void perch_plugin_pin(perch_plugin *p);
+bool perch_plugin_pinned(const perch_plugin *p);
 
 /*
  * Chooses the backend: name is a plugin name or "auto-detect".  Auto-detect

@@ -22,6 +22,28 @@
 
 struct run;
 
+/* A plugin call in flight, as the watchdog sees it.  All under run->lock. */
+struct call {
+	const char *name;    /* "wait_step", ...; NULL: no call in flight */
+	bool wf;             /* made with the workflow's context */
+	int64_t deadline_ms; /* its own context's deadline (cleanup calls) */
+	bool in_ctl;         /* made inside a ctl_enter section */
+	bool stuck;          /* given up on: its thread is no longer ours */
+};
+
+/* setup_workflow and destroy_workflow, made on a thread of their own so
+ * that the run's thread can give up on them. */
+struct wcall {
+	struct run *run;
+	struct call call;
+	perch_ctx *ctx;
+	bool setup;          /* setup_workflow, else destroy_workflow */
+	bool done;           /* under run->lock */
+	perch_status st;
+	perch_error e;
+	pthread_t thread;
+};
+
 struct step_run {
 	struct run *run;
 	perch_step_result *res;
@@ -45,6 +67,10 @@ struct step_run {
 	bool log_thread_started;
 	atomic_llong last_read_ms;
 	bool log_done; /* under run->lock */
+	/* The plugin call in flight on the step's thread, for the watchdog
+	 * (under run->lock; see "stuck calls" below). */
+	struct call call;
+	bool finished; /* step_main is done with everything: join it */
 };
 
 struct run {
@@ -60,6 +86,12 @@ struct run {
 	atomic_bool ending;   /* destroy_workflow has begun: services are being stopped */
 	atomic_bool cleanup_failed; /* a destroy call failed: something may be left */
 	perch_run_control *ctl; /* may be NULL */
+	/* The watchdog's clock (run thread only): when it first saw the
+	 * workflow cancelled, cleanup cut short (a second signal), and
+	 * destroy_workflow return; 0: not yet. */
+	int64_t wf_cancel_ms, cut_ms, ended_ms;
+	size_t n_stuck;       /* calls given up on (under lock) */
+	struct wcall setup, teardown;
 };
 
 /* ---- abandoning ------------------------------------------------------------ */
@@ -197,6 +229,108 @@ static perch_ctx *cleanup_ctx(const struct run *r)
 	return perch_ctx_new_timeout(r->o->cleanup_parent, r->o->cleanup_timeout_ms);
 }
 
+/* ---- stuck calls ---------------------------------------------------------- */
+/*
+ * A plugin must return promptly once a call's context is cancelled
+ * (backend.h).  One that does not would wedge the run for good: a thread
+ * cannot be killed.  So the run's thread watches every plugin call in
+ * flight and gives up on one that is overdue: PERCH_CALL_GRACE_MS after the
+ * workflow was cancelled or the call's context passed its deadline, or
+ * PERCH_CALL_CUT_MS after cleanup was cut short (a second signal).
+ *
+ * Giving up means: one line names the call; the step (or the setup or
+ * teardown) ends with an error; the run goes on without the thread; and the
+ * thread, should the call ever return, exits touching nothing but the run's
+ * lock.  What the call may still be using is never freed: the run's own
+ * memory is kept, the plugin is pinned (never unloaded), and
+ * out->abandoned_calls tells the caller to keep the workflow and contexts.
+ */
+
+/* Marks a plugin call in flight (on the thread about to make it). */
+static void call_begin(struct run *r, struct call *c, const char *name, bool wf,
+		       const perch_ctx *ctx, bool in_ctl)
+{
+	pthread_mutex_lock(&r->lock);
+	c->name = name;
+	c->wf = wf;
+	c->deadline_ms = perch_ctx_deadline_ms(ctx);
+	c->in_ctl = in_ctl;
+	pthread_mutex_unlock(&r->lock);
+}
+
+/* The call returned.  False: the watchdog gave up on it meanwhile, and the
+ * calling thread must return at once, touching nothing. */
+static bool call_end(struct run *r, struct call *c)
+{
+	pthread_mutex_lock(&r->lock);
+	bool stuck = c->stuck;
+	if (!stuck)
+		c->name = NULL;
+	pthread_mutex_unlock(&r->lock);
+	return !stuck;
+}
+
+/* When the watchdog gives up on call c (INT64_MAX: not yet foreseeable),
+ * and why: "<grace> after <what>".  Run thread, r->lock held.  A call made
+ * with the workflow's context counts from the cancellation the run saw
+ * (a --timeout is one), a cleanup call from its own deadline. */
+static int64_t overdue_at(const struct run *r, const struct call *c, int64_t *grace,
+			  const char **what)
+{
+	int64_t at = INT64_MAX, t;
+	*grace = 0;
+	*what = "";
+	if (!c->wf && c->deadline_ms != INT64_MAX &&
+	    (t = c->deadline_ms + PERCH_CALL_GRACE_MS) < at)
+		at = t, *grace = PERCH_CALL_GRACE_MS, *what = "its cleanup deadline";
+	if (c->wf && r->wf_cancel_ms && (t = r->wf_cancel_ms + PERCH_CALL_GRACE_MS) < at)
+		at = t, *grace = PERCH_CALL_GRACE_MS, *what = "the workflow was cancelled";
+	if (c->wf && r->ended_ms &&
+	    (t = r->ended_ms + r->o->cleanup_timeout_ms + PERCH_CALL_GRACE_MS) < at)
+		at = t, *grace = r->o->cleanup_timeout_ms + PERCH_CALL_GRACE_MS,
+		*what = "destroy_workflow stopped the step";
+	if (r->cut_ms && (t = r->cut_ms + PERCH_CALL_CUT_MS) < at)
+		at = t, *grace = PERCH_CALL_CUT_MS, *what = "cleanup was cut short";
+	return at;
+}
+
+/* The run's thread notes when cancellation happened.  r->lock held. */
+static void watch_clock(struct run *r)
+{
+	int64_t now = perch_mono_ms();
+	if (!r->wf_cancel_ms && perch_ctx_cancelled(r->o->wf_ctx))
+		r->wf_cancel_ms = now;
+	if (!r->cut_ms && r->o->cleanup_parent && perch_ctx_cancelled(r->o->cleanup_parent))
+		r->cut_ms = now;
+}
+
+/* Waits on r->cond (r->lock held) for at most ms. */
+static void cond_wait_ms(struct run *r, int64_t ms)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (ms % 1000) * 1000000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	pthread_cond_timedwait(&r->cond, &r->lock, &ts);
+}
+
+/* One watchdog tick: long while nothing is cancelled (a call can only be
+ * overdue through a deadline then), short once something is, so that the
+ * grace periods hold to a tenth of a second. */
+static void tick_wait(struct run *r)
+{
+	int64_t ms = r->wf_cancel_ms || r->cut_ms || r->ended_ms ? 100 : 1000;
+	/* A --timeout is a cancellation the run can see coming. */
+	int64_t until = perch_ctx_deadline_ms(r->o->wf_ctx) - perch_mono_ms();
+	if (until >= 0 && until < ms)
+		ms = until + 1;
+	cond_wait_ms(r, ms);
+}
+
 /* ---- logs ---------------------------------------------------------------- */
 
 static int64_t log_clock(void *arg)
@@ -276,14 +410,7 @@ static void finish_log(struct step_run *s)
 				    "ended (a background process still holds it); closed it",
 				    s->step->name, PERCH_LOG_LINGER_MS);
 			}
-			struct timespec ts;
-			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_nsec += 100 * 1000000;
-			if (ts.tv_nsec >= 1000000000) {
-				ts.tv_sec++;
-				ts.tv_nsec -= 1000000000;
-			}
-			pthread_cond_timedwait(&r->cond, &r->lock, &ts);
+			cond_wait_ms(r, 100);
 		}
 		pthread_mutex_unlock(&r->lock);
 		pthread_join(s->log_thread, NULL);
@@ -323,13 +450,17 @@ static void release(struct step_run *s, bool ended)
 	pthread_mutex_unlock(&s->run->lock);
 }
 
-static void destroy_step(struct step_run *s)
+/* False: the call got stuck and was given up on (return at once). */
+static bool destroy_step(struct step_run *s)
 {
 	struct run *r = s->run;
 	const perch_backend *be = r->o->plugin->entry;
 	perch_ctx *ctx = cleanup_ctx(r);
 	perch_error e = new_error();
+	call_begin(r, &s->call, "destroy_step", false, ctx, false);
 	perch_status st = be->destroy_step(r->o->plugin->inst, ctx, s->step, r->o->task_uuid, &e);
+	if (!call_end(r, &s->call))
+		return false; /* ctx too stays: the call may still use it */
 	if (st != PERCH_OK) {
 		char *msg = error_text(&e, st);
 		say(r, PERCH_LOG_ERROR, "step \"%s\": destroy_step failed: %s", s->step->name, msg);
@@ -337,6 +468,7 @@ static void destroy_step(struct step_run *s)
 		atomic_store(&r->cleanup_failed, true);
 	}
 	perch_ctx_free(ctx);
+	return true;
 }
 
 static void judge(struct step_run *s)
@@ -372,9 +504,10 @@ static void judge(struct step_run *s)
 		    strcmp(s->step->failure, PERCH_FAILURE_IGNORE) == 0 ? " (ignored)" : "");
 }
 
-static void *step_main(void *arg)
+/* Runs one step; false if a plugin call of it got stuck and was given up
+ * on: then nothing of the run may be touched any more. */
+static bool step_body(struct step_run *s)
 {
-	struct step_run *s = arg;
 	struct run *r = s->run;
 	const perch_plugin *p = r->o->plugin;
 	const perch_backend *be = p->entry;
@@ -391,7 +524,7 @@ static void *step_main(void *arg)
 		res->skip_reason = perch_xstrdup("the workflow was handed over");
 		res->skipped = !resume;
 		release(s, true);
-		return NULL;
+		return true;
 	}
 	if (resume) {
 		/* Log times continue from the step's first start. */
@@ -410,12 +543,18 @@ static void *step_main(void *arg)
 			perch_error_set(&e, st, "backend %s cannot resume steps (no %s)",
 					p->name, PERCH_CAP_WORKFLOW_RESUMER);
 		} else {
+			call_begin(r, &s->call, "resume_step", true, r->o->wf_ctx, true);
 			st = p->resumer->resume_step(p->inst, r->o->wf_ctx, s->step,
 						     r->o->task_uuid, &from, &e);
+			if (!call_end(r, &s->call))
+				return false;
 		}
 	} else {
 		res->started_ns = perch_real_ns();
+		call_begin(r, &s->call, "start_step", true, r->o->wf_ctx, true);
 		st = be->start_step(p->inst, r->o->wf_ctx, s->step, r->o->task_uuid, &e);
+		if (!call_end(r, &s->call))
+			return false;
 	}
 	if (st == PERCH_OK) {
 		res->started = true;
@@ -436,7 +575,10 @@ static void *step_main(void *arg)
 	}
 	e = new_error();
 	int fd = -1;
+	call_begin(r, &s->call, "tail_step", true, r->o->wf_ctx, false);
 	st = be->tail_step(p->inst, r->o->wf_ctx, s->step, r->o->task_uuid, &fd, &e);
+	if (!call_end(r, &s->call))
+		return false; /* fd, if any, is lost with the thread */
 	if (st != PERCH_OK || fd < 0) {
 		res->error = st != PERCH_OK ? error_text(&e, st)
 					    : perch_xstrdup("tail_step returned no descriptor");
@@ -456,7 +598,10 @@ static void *step_main(void *arg)
 	memset(&state, 0, sizeof state);
 	state.struct_size = sizeof state;
 	e = new_error();
+	call_begin(r, &s->call, "wait_step", true, r->o->wf_ctx, false);
 	st = be->wait_step(p->inst, r->o->wf_ctx, s->step, r->o->task_uuid, &state, &e);
+	if (!call_end(r, &s->call))
+		return false;
 	if (st == PERCH_OK) {
 		res->exited = state.exited;
 		res->exit_code = state.exit_code;
@@ -484,13 +629,14 @@ destroy:
 		 * who also reports its result. */
 		res->cancelled = true;
 		release(s, true);
-		return NULL;
+		return true;
 	}
 	judge(s);
 	if (hooks && hooks->step_finished)
 		hooks->step_finished(hooks->arg, s->index, res);
 	ctl_leave(r->ctl);
-	destroy_step(s);
+	if (!destroy_step(s))
+		return false;
 	if (res->failed && strcmp(s->step->failure, PERCH_FAILURE_CANCEL) == 0 &&
 	    !s->step->detach) {
 		say(r, PERCH_LOG_INFO, "step \"%s\" has failure: cancel; cancelling the workflow",
@@ -501,7 +647,156 @@ destroy:
 		perch_ctx_cancel(r->o->wf_ctx);
 	}
 	release(s, true);
+	return true;
+}
+
+static void *step_main(void *arg)
+{
+	struct step_run *s = arg;
+	struct run *r = s->run;
+	if (!step_body(s))
+		return NULL; /* given up on: r may be in any state but its lock */
+	pthread_mutex_lock(&r->lock);
+	s->finished = true;
+	pthread_cond_broadcast(&r->cond);
+	pthread_mutex_unlock(&r->lock);
 	return NULL;
+}
+
+/* The watchdog gave up on the call s was in (name): end the step without
+ * it.  Run thread, r->lock not held. */
+static void give_up_step(struct step_run *s, const char *name, int64_t grace, const char *what)
+{
+	struct run *r = s->run;
+	perch_step_result *res = s->res;
+	perch_plugin_pin(r->o->plugin);
+	pthread_detach(s->thread);
+	s->thread_started = false;
+	say(r, PERCH_LOG_ERROR, "step \"%s\": the backend's %s call did not return %g s after "
+	    "%s; gave up on it (plugin %s stays loaded)", s->step->name, name,
+	    (double)grace / 1000, what, r->o->plugin->name);
+	if (s->call.in_ctl)
+		ctl_leave(r->ctl); /* the stuck thread cannot */
+	/* The step may still run in the backend, and a destroy_step cannot
+	 * follow a call that never returned: count it as left behind. */
+	atomic_store(&r->cleanup_failed, true);
+	if (strcmp(name, "destroy_step") == 0) {
+		release(s, true); /* judged and reported before destroy_step */
+		return;
+	}
+	if (res->error == NULL)
+		res->error = perch_xasprintf("the backend's %s call never returned", name);
+	res->cancelled = wf_cancelled(r);
+	res->infra_error = !res->cancelled;
+	if (s->log_thread_started && s->stop_fd >= 0) {
+		uint64_t one = 1;
+		if (write(s->stop_fd, &one, sizeof one) < 0) {
+			/* eventfd write cannot fail here */
+		}
+	}
+	finish_log(s);
+	res->finished_ns = perch_real_ns();
+	if (ctl_enter(r->ctl)) {
+		judge(s);
+		const perch_run_hooks *hooks = r->o->hooks;
+		if (hooks && hooks->step_finished)
+			hooks->step_finished(hooks->arg, s->index, res);
+		ctl_leave(r->ctl);
+	}
+	release(s, true);
+}
+
+/* Gives up on the steps' overdue calls.  Run thread, r->lock held (dropped
+ * while a step is given up on). */
+static void watchdog(struct run *r)
+{
+	watch_clock(r);
+	int64_t now = perch_mono_ms();
+	for (size_t i = 0; i < r->n; i++) {
+		struct step_run *s = &r->steps[i];
+		const char *what;
+		int64_t grace;
+		if (s->call.name == NULL || s->call.stuck ||
+		    now < overdue_at(r, &s->call, &grace, &what))
+			continue;
+		s->call.stuck = true;
+		r->n_stuck++;
+		const char *name = s->call.name;
+		pthread_mutex_unlock(&r->lock);
+		give_up_step(s, name, grace, what);
+		pthread_mutex_lock(&r->lock);
+	}
+}
+
+static void *wcall_main(void *arg)
+{
+	struct wcall *c = arg;
+	struct run *r = c->run;
+	const perch_plugin *p = r->o->plugin;
+	perch_error e = new_error();
+	perch_status st =
+		c->setup ? p->entry->setup_workflow(p->inst, c->ctx, &r->o->wf->config,
+						    r->o->task_uuid, &e)
+			 : p->entry->destroy_workflow(p->inst, c->ctx, &r->o->wf->config,
+						      r->o->task_uuid, &e);
+	pthread_mutex_lock(&r->lock);
+	if (!c->call.stuck) {
+		c->st = st;
+		c->e = e;
+		c->done = true;
+		c->call.name = NULL;
+		pthread_cond_broadcast(&r->cond);
+	}
+	pthread_mutex_unlock(&r->lock);
+	return NULL;
+}
+
+/* setup_workflow (setup) or destroy_workflow with ctx, made on a thread of
+ * its own while this (the run's) thread keeps the watchdog going. */
+static perch_status workflow_call(struct run *r, struct wcall *c, bool setup, perch_ctx *ctx,
+				  perch_error *e)
+{
+	*c = (struct wcall){.run = r, .ctx = ctx, .setup = setup};
+	c->call.name = setup ? "setup_workflow" : "destroy_workflow";
+	c->call.wf = setup;
+	c->call.deadline_ms = perch_ctx_deadline_ms(ctx);
+	pthread_attr_t attr;
+	pthread_attr_init(&attr);
+	pthread_attr_setstacksize(&attr, r->o->thread_stack ? r->o->thread_stack : DEFAULT_STACK);
+	bool threaded = pthread_create(&c->thread, &attr, wcall_main, c) == 0;
+	pthread_attr_destroy(&attr);
+	if (!threaded) {
+		wcall_main(c); /* no thread to spare: make the call unguarded */
+		*e = c->e;
+		return c->st;
+	}
+	const char *what = "";
+	int64_t grace = 0;
+	pthread_mutex_lock(&r->lock);
+	while (!c->done) {
+		tick_wait(r);
+		watchdog(r);
+		if (!c->done && perch_mono_ms() >= overdue_at(r, &c->call, &grace, &what)) {
+			c->call.stuck = true;
+			r->n_stuck++;
+			break;
+		}
+	}
+	bool stuck = c->call.stuck;
+	pthread_mutex_unlock(&r->lock);
+	if (!stuck) {
+		pthread_join(c->thread, NULL);
+		*e = c->e;
+		return c->st;
+	}
+	pthread_detach(c->thread);
+	perch_plugin_pin(r->o->plugin);
+	atomic_store(&r->cleanup_failed, true);
+	say(r, PERCH_LOG_ERROR, "the backend's %s call did not return %g s after %s; gave up "
+	    "on it (plugin %s stays loaded)", c->call.name, (double)grace / 1000, what,
+	    r->o->plugin->name);
+	return perch_error_set(e, PERCH_ERR_TIMEOUT, "the backend's %s call never returned",
+			       c->call.name);
 }
 
 /* ---- stages -------------------------------------------------------------- */
@@ -608,8 +903,10 @@ static void run_stage(struct run *r, struct step_run *first, size_t n)
 {
 	pthread_mutex_lock(&r->lock);
 	bool failed_before = r->failed;
-	while (schedule(r, first, n, failed_before))
-		pthread_cond_wait(&r->cond, &r->lock);
+	while (schedule(r, first, n, failed_before)) {
+		tick_wait(r);
+		watchdog(r);
+	}
 	pthread_mutex_unlock(&r->lock);
 	/* Blocking steps are over; join their threads.  Detached ones run on. */
 	for (size_t i = 0; i < n; i++) {
@@ -670,11 +967,11 @@ static void take_plan(struct run *r, struct step_run *s)
 
 static void destroy_workflow(struct run *r)
 {
-	const perch_backend *be = r->o->plugin->entry;
 	perch_ctx *ctx = cleanup_ctx(r);
 	perch_error e = new_error();
-	perch_status st = be->destroy_workflow(r->o->plugin->inst, ctx, &r->o->wf->config,
-					       r->o->task_uuid, &e);
+	perch_status st = workflow_call(r, &r->teardown, false, ctx, &e);
+	if (r->teardown.call.stuck)
+		return; /* already said; ctx stays: the call may still use it */
 	if (st != PERCH_OK) {
 		char *msg = error_text(&e, st);
 		say(r, PERCH_LOG_ERROR, "destroy_workflow failed: %s", msg);
@@ -687,62 +984,70 @@ static void destroy_workflow(struct run *r)
 void perch_runtime_run(const perch_run_opts *o, perch_run_result *out)
 {
 	const perch_config *cfg = &o->wf->config;
-	struct run r = {.o = o, .out = out, .ctl = o->control};
-	pthread_mutex_init(&r.lock, NULL);
-	pthread_cond_init(&r.cond, NULL);
+	/* On the heap: a thread given up on may still take its lock after
+	 * this returns (see "stuck calls"), so then it is never freed. */
+	struct run *r = perch_xcalloc(1, sizeof *r);
+	r->o = o;
+	r->out = out;
+	r->ctl = o->control;
+	pthread_mutex_init(&r->lock, NULL);
+	pthread_condattr_t cattr;
+	pthread_condattr_init(&cattr);
+	pthread_condattr_setclock(&cattr, CLOCK_MONOTONIC);
+	pthread_cond_init(&r->cond, &cattr);
+	pthread_condattr_destroy(&cattr);
 	memset(out, 0, sizeof *out);
 	out->started_ns = perch_real_ns();
 
 	for (size_t i = 0; i < cfg->n_stages; i++)
-		r.n += cfg->stages[i]->n_steps;
-	out->steps = perch_xcalloc(r.n, sizeof *out->steps);
-	out->n_steps = r.n;
-	r.steps = perch_xcalloc(r.n, sizeof *r.steps);
+		r->n += cfg->stages[i]->n_steps;
+	out->steps = perch_xcalloc(r->n, sizeof *out->steps);
+	out->n_steps = r->n;
+	r->steps = perch_xcalloc(r->n, sizeof *r->steps);
 	size_t k = 0;
 	for (size_t i = 0; i < cfg->n_stages; i++) {
 		size_t first = k;
 		for (size_t j = 0; j < cfg->stages[i]->n_steps; j++, k++) {
-			r.steps[k] = (struct step_run){.run = &r, .res = &out->steps[k],
+			r->steps[k] = (struct step_run){.run = r, .res = &out->steps[k],
 						       .step = cfg->stages[i]->steps[j],
 						       .index = k, .fd = -1, .stop_fd = -1};
 			out->steps[k].step = cfg->stages[i]->steps[j];
 			out->steps[k].stage = i;
 			if (o->plan)
-				take_plan(&r, &r.steps[k]);
+				take_plan(r, &r->steps[k]);
 		}
-		link_deps(&r, first, k - first);
+		link_deps(r, first, k - first);
 	}
 
-	const perch_plugin *p = o->plugin;
 	perch_error e = new_error();
 	perch_status st = PERCH_OK;
 	bool gone = false;
 	if (o->plan == NULL || !o->plan->skip_setup) {
-		if (ctl_enter(r.ctl)) {
-			st = p->entry->setup_workflow(p->inst, o->wf_ctx, cfg, o->task_uuid, &e);
+		if (ctl_enter(r->ctl)) {
+			st = workflow_call(r, &r->setup, true, o->wf_ctx, &e);
 			if (st == PERCH_OK && o->hooks && o->hooks->setup_done)
 				o->hooks->setup_done(o->hooks->arg);
-			ctl_leave(r.ctl);
+			ctl_leave(r->ctl);
 		} else {
 			gone = true;
 		}
 	}
 	bool setup_ok = st == PERCH_OK;
 	if (gone) {
-		for (size_t i = 0; i < r.n; i++)
-			if (!r.steps[i].launched)
-				skip(&r.steps[i], perch_xstrdup("the workflow was handed over"), true);
+		for (size_t i = 0; i < r->n; i++)
+			if (!r->steps[i].launched)
+				skip(&r->steps[i], perch_xstrdup("the workflow was handed over"), true);
 	} else if (!setup_ok) {
 		out->error = perch_xasprintf("setup_workflow failed: %s", e.message[0] ? e.message
 									 : perch_status_name(st));
-		say(&r, PERCH_LOG_ERROR, "%s", out->error);
-		for (size_t i = 0; i < r.n; i++)
-			if (!r.steps[i].launched) /* DONE steps keep their result */
-				skip(&r.steps[i], perch_xstrdup("workflow setup failed"), true);
+		say(r, PERCH_LOG_ERROR, "%s", out->error);
+		for (size_t i = 0; i < r->n; i++)
+			if (!r->steps[i].launched) /* DONE steps keep their result */
+				skip(&r->steps[i], perch_xstrdup("workflow setup failed"), true);
 	} else {
 		k = 0;
 		for (size_t i = 0; i < cfg->n_stages; i++) {
-			run_stage(&r, &r.steps[k], cfg->stages[i]->n_steps);
+			run_stage(r, &r->steps[k], cfg->stages[i]->n_steps);
 			k += cfg->stages[i]->n_steps;
 		}
 	}
@@ -750,18 +1055,36 @@ void perch_runtime_run(const perch_run_opts *o, perch_run_result *out)
 	/* Exactly once, also after a failed setup; it stops detached steps.
 	 * An abandoned run leaves the workflow to its new owner, and its
 	 * detached steps' waits return when that owner destroys it. */
-	atomic_store(&r.ending, true);
-	out->abandoned = gone || abandoned(&r);
-	if (!out->abandoned)
-		destroy_workflow(&r);
-	for (size_t i = 0; i < r.n; i++) {
-		if (r.steps[i].thread_started)
-			pthread_join(r.steps[i].thread, NULL);
-		free(r.steps[i].deps);
+	atomic_store(&r->ending, true);
+	out->abandoned = gone || abandoned(r);
+	if (!out->abandoned) {
+		destroy_workflow(r);
+		r->ended_ms = perch_mono_ms();
+	}
+	/* The detached steps' waits return now that destroy_workflow stopped
+	 * them (or, abandoned, when the new owner does); the watchdog gives
+	 * up on those that do not. */
+	pthread_mutex_lock(&r->lock);
+	for (;;) {
+		bool waiting = false;
+		for (size_t i = 0; i < r->n; i++)
+			if (r->steps[i].thread_started && !r->steps[i].finished)
+				waiting = true;
+		if (!waiting)
+			break;
+		tick_wait(r);
+		watchdog(r);
+	}
+	pthread_mutex_unlock(&r->lock);
+	for (size_t i = 0; i < r->n; i++) {
+		if (r->steps[i].thread_started)
+			pthread_join(r->steps[i].thread, NULL);
+		free(r->steps[i].deps);
+		r->steps[i].deps = NULL;
 	}
 
 	bool infra = !setup_ok, failure = false;
-	for (size_t i = 0; i < r.n; i++) {
+	for (size_t i = 0; i < r->n; i++) {
 		const perch_step_result *res = &out->steps[i];
 		if (!counts_as_failure(res))
 			continue;
@@ -770,22 +1093,28 @@ void perch_runtime_run(const perch_run_opts *o, perch_run_result *out)
 		else
 			failure = true;
 	}
-	bool killed = perch_ctx_cancelled(o->wf_ctx) && !r.self_cancelled;
+	bool killed = perch_ctx_cancelled(o->wf_ctx) && !r->self_cancelled;
 	out->status = killed    ? PERCH_RUN_KILLED
 		      : infra   ? PERCH_RUN_ERROR
 		      : failure ? PERCH_RUN_FAILURE
 				: PERCH_RUN_SUCCESS;
-	if (r.self_cancelled && out->status == PERCH_RUN_SUCCESS)
+	if (r->self_cancelled && out->status == PERCH_RUN_SUCCESS)
 		out->status = PERCH_RUN_FAILURE;
 	/* A failed cleanup may have left something behind: a backend error
 	 * (exit 3) even when every step passed.  A failed step keeps its
 	 * status; the cleanup error was printed either way. */
-	if (atomic_load(&r.cleanup_failed) && out->status == PERCH_RUN_SUCCESS)
+	if (atomic_load(&r->cleanup_failed) && out->status == PERCH_RUN_SUCCESS)
 		out->status = PERCH_RUN_ERROR;
 	out->finished_ns = perch_real_ns();
-	free(r.steps);
-	pthread_mutex_destroy(&r.lock);
-	pthread_cond_destroy(&r.cond);
+	pthread_mutex_lock(&r->lock);
+	out->abandoned_calls = r->n_stuck;
+	pthread_mutex_unlock(&r->lock);
+	if (out->abandoned_calls > 0)
+		return; /* r and its steps stay: a stuck thread may still lock r->lock */
+	free(r->steps);
+	pthread_mutex_destroy(&r->lock);
+	pthread_cond_destroy(&r->cond);
+	free(r);
 }
 
 void perch_run_result_free(perch_run_result *r)

@@ -50,6 +50,16 @@
  * once the calls it has in flight (waits, typically) return by themselves.
  * Its contexts are never cancelled for this: a cancelled wait would end
  * the step in some backends.
+ *
+ * Stuck calls: a plugin call that does not return PERCH_CALL_GRACE_MS after
+ * its workflow was cancelled (or its cleanup context's deadline passed), or
+ * PERCH_CALL_CUT_MS after cleanup_parent was cancelled (a second signal),
+ * is given up on: one line names it, the step (setup, teardown) ends with
+ * an error, and the run goes on without the thread that made it.  No
+ * destroy_step follows a given-up start/tail/wait.  The call may still be
+ * using what it was given, so the plugin is pinned (perch_plugin_pin) and
+ * the caller must keep the workflow, task_uuid and both contexts alive for
+ * good when out->abandoned_calls is not zero.
  */
 #ifndef PERCH_HOST_RUNTIME_H
 #define PERCH_HOST_RUNTIME_H
@@ -62,6 +72,8 @@
 #include "workflow.h"
 
 #define PERCH_LOG_LINGER_MS 2000
+#define PERCH_CALL_GRACE_MS 10000
+#define PERCH_CALL_CUT_MS 1000
 
 typedef enum perch_run_status {
 	PERCH_RUN_SUCCESS = 0,
@@ -168,6 +180,9 @@ typedef struct perch_run_result {
 	size_t n_steps;
 	int64_t started_ns, finished_ns;
 	bool abandoned;                /* perch_run_abandon let it go */
+	/* Plugin calls given up on (see "stuck calls" above); not zero: keep
+	 * the workflow, task_uuid and contexts, never unload the plugin. */
+	size_t abandoned_calls;
 } perch_run_result;
 
 /* Runs the workflow to its end.  Fills *out (free with

@@ -7,9 +7,12 @@
  *       setup, start, tail, wait, destroy-step, destroy-workflow
  *       (with "faulty: injected failure in <call>", status io)
  *   --backend-faulty-mode  PERCH_FAULTY_MODE   a misbehaviour:
- *       hang-wait          wait_step never returns; it ignores cancellation
- *       hang-destroy-step  destroy_step never returns; it ignores its
- *                          (time-limited) cleanup context
+ *       hang-<call>        that call never returns and ignores its context,
+ *                          the way a buggy plugin can: <call> is setup,
+ *                          start, tail, wait, destroy-step or
+ *                          destroy-workflow; hang-service is wait_step of
+ *                          a detached step only, which then outlives
+ *                          destroy_workflow
  *       open-tail          the tail descriptor never reaches end of stream
  *                          until destroy_workflow (a daemon holding it)
  *       block-setup        setup_workflow blocks until its context is
@@ -57,7 +60,7 @@ static const perch_flag fail_flag = {
 };
 static const perch_flag mode_flag = {
 	PERCH_FLAG_INIT, .kind = PERCH_FLAG_STRING, .name = FLAG_MODE, .env = mode_env,
-	.default_value = "", .usage = "hang-wait, hang-destroy-step, open-tail or exhaust-fds",
+	.default_value = "", .usage = "hang-<call>, hang-service, open-tail, block-setup, block-start or exhaust-fds",
 };
 static const perch_flag log_flag = {
 	PERCH_FLAG_INIT, .kind = PERCH_FLAG_STRING, .name = FLAG_LOG, .env = log_env,
@@ -169,11 +172,22 @@ static perch_status block_until_cancelled(perch_instance *inst, const perch_ctx 
 	return perch_error_set(err, PERCH_ERR_CANCELLED, "faulty: %s cancelled", call);
 }
 
+/* Blocks for good, deaf to the context, if the mode is "hang-<call>": what
+ * a buggy plugin does. */
+static void maybe_hang(const perch_instance *inst, const char *call)
+{
+	if (strncmp(inst->mode, "hang-", 5) != 0 || strcmp(inst->mode + 5, call) != 0)
+		return;
+	for (;;)
+		sleep(60);
+}
+
 static perch_status faulty_setup(perch_instance *inst, const perch_ctx *ctx,
 				 const perch_config *config, const char *task_uuid,
 				 perch_error *err)
 {
 	record(inst, "setup_workflow", task_uuid);
+	maybe_hang(inst, "setup");
 	if (strcmp(inst->mode, "block-setup") == 0)
 		return block_until_cancelled(inst, ctx, "setup_workflow", err);
 	return failing(inst, "setup") ? injected(err, "setup_workflow") : PERCH_OK;
@@ -213,6 +227,7 @@ static perch_status faulty_start(perch_instance *inst, const perch_ctx *ctx,
 				 const perch_step *step, const char *task_uuid, perch_error *err)
 {
 	record(inst, "start_step", step->name);
+	maybe_hang(inst, "start");
 	if (strcmp(inst->mode, "block-start") == 0)
 		return block_until_cancelled(inst, ctx, "start_step", err);
 	if (strcmp(inst->mode, "exhaust-fds") == 0)
@@ -225,6 +240,7 @@ static perch_status faulty_tail(perch_instance *inst, const perch_ctx *ctx,
 				perch_error *err)
 {
 	record(inst, "tail_step", step->name);
+	maybe_hang(inst, "tail");
 	if (failing(inst, "tail"))
 		return injected(err, "tail_step");
 	int p[2];
@@ -247,20 +263,15 @@ static perch_status faulty_tail(perch_instance *inst, const perch_ctx *ctx,
 	return PERCH_OK;
 }
 
-/* Blocks for good, deaf to the context: what a buggy plugin does. */
-static void hang(void)
-{
-	for (;;)
-		sleep(60);
-}
 
 static perch_status faulty_wait(perch_instance *inst, const perch_ctx *ctx,
 				const perch_step *step, const char *task_uuid, perch_state *state,
 				perch_error *err)
 {
 	record(inst, "wait_step", step->name);
-	if (strcmp(inst->mode, "hang-wait") == 0)
-		hang();
+	maybe_hang(inst, "wait");
+	if (step->detach)
+		maybe_hang(inst, "service");
 	if (failing(inst, "wait"))
 		return injected(err, "wait_step");
 	if (PERCH_HAS_FIELD(state, perch_state, exited)) {
@@ -275,8 +286,7 @@ static perch_status faulty_destroy_step(perch_instance *inst, const perch_ctx *c
 					perch_error *err)
 {
 	record(inst, "destroy_step", step->name);
-	if (strcmp(inst->mode, "hang-destroy-step") == 0)
-		hang();
+	maybe_hang(inst, "destroy-step");
 	return failing(inst, "destroy-step") ? injected(err, "destroy_step") : PERCH_OK;
 }
 
@@ -285,6 +295,7 @@ static perch_status faulty_destroy_workflow(perch_instance *inst, const perch_ct
 					    perch_error *err)
 {
 	record(inst, "destroy_workflow", task_uuid);
+	maybe_hang(inst, "destroy-workflow");
 	pthread_mutex_lock(&inst->lock);
 	for (size_t i = 0; i < inst->n_held; i++)
 		close(inst->held[i]);

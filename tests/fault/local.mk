@@ -24,14 +24,6 @@ FAULT_TESTS = \
 	tests/fault/fault_sigint_phases.sh \
 	tests/fault/fault_hang.sh
 TESTS += $(FAULT_TESTS)
-# Known gaps of the runtime, each test saying what it expects (see
-# docs/reliability.md): a failed destroy call or a step's backend error at
-# --log-level error is not reported as exit 3; running out of descriptors
-# mid-run exits without destroy_workflow; a plugin call that ignores
-# cancellation wedges perch.  When the runtime is fixed these XPASS, which
-# fails `make check`: then remove them from this list.
-XFAIL_TESTS = \
-	tests/fault/fault_hang.sh
 EXTRA_DIST += $(FAULT_TESTS) tests/fault/fault_lib.sh
 
 # Not part of `make check`: the soak (minutes), the valgrind run of the unit
