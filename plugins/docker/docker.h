@@ -164,6 +164,10 @@ typedef struct perch_docker_req {
 	perch_docker_data_fn on_data; /* NULL: collect into resp->body */
 	perch_docker_flush_fn on_flush; /* NULL: none */
 	void *user;
+	/* A new connection, not a cached one: an engine that is shutting
+	 * down still answers on the connections it has but accepts no new
+	 * ones, so this is how a caller tells it from one that serves. */
+	bool fresh;
 } perch_docker_req;
 
 typedef struct perch_docker_resp {

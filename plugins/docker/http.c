@@ -329,6 +329,12 @@ bool perch_docker_http(const perch_docker_client *c, const perch_docker_req *r,
 		curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, r->timeout_ms);
 	if (c->pool != NULL)
 		curl_easy_setopt(h, CURLOPT_SHARE, c->pool->share);
+	if (r->fresh) {
+		curl_easy_setopt(h, CURLOPT_FRESH_CONNECT, 1L);
+		/* And a full TLS handshake: some TLS fronts (socat asking for
+		 * a client certificate) fail a resumed session outright. */
+		curl_easy_setopt(h, CURLOPT_SSL_SESSIONID_CACHE, 0L);
+	}
 	if (c->socket_path != NULL)
 		curl_easy_setopt(h, CURLOPT_UNIX_SOCKET_PATH, c->socket_path);
 	if (c->ca_file != NULL) {

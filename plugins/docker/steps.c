@@ -686,11 +686,17 @@ perch_status perch_docker_wait_step(perch_instance *inst, const perch_ctx *ctx,
 		goto out;
 	}
 	{
+		/* On a new connection: an engine that is shutting down kills
+		 * the container (the wait above ends with 137 on the old
+		 * connection) but no longer accepts connections, and that
+		 * must be reported as the engine going away, not as the
+		 * step's exit code. */
 		perch_docker_req r = {
 			.method = "GET",
 			.path = p,
 			.cancel_fd = {cfd, -1},
 			.timeout_ms = 60000,
+			.fresh = true,
 		};
 		st = perch_docker_call(&inst->client, &r, &reply, NULL, err,
 				       what);
