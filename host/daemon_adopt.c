@@ -9,8 +9,14 @@
  * ended is DONE with its recorded result; one the backend still has is
  * RESUMEd from the lines we hold, so no line is lost or repeated; one that
  * we saw start but the backend no longer has is reported lost; the rest
- * run as usual.  A backend without discovery and resume cannot do this:
- * what it left is destroyed and the workflow is reported lost, with why.
+ * run as usual.  A workflow killed inside setup_workflow (no step started,
+ * setup not recorded as done) has what the backend made of it destroyed
+ * and is set up anew.  One the backend no longer knows at all is lost only
+ * if a step of it was running; otherwise (between two stages, inside
+ * destroy_workflow) its plan goes on from the recorded results.  A backend
+ * without discovery and resume cannot do this: what it left is destroyed
+ * (its recorded processes stopped first) and the workflow is reported
+ * lost, with why.
  */
 #include "config.h"
 
@@ -216,8 +222,10 @@ static void destroy_on(perch_daemon *d, dversion *v, const perch_config *cfg, co
 
 static void lose(perch_daemon *d, dwf *w, dversion *v, const char *why)
 {
-	destroy_on(d, v, w->wf ? &w->wf->config : NULL, w->id);
+	/* The processes first: a step still running in its workspace would
+	 * keep the backend from removing it (local). */
 	kill_leftovers(d, w);
+	destroy_on(d, v, w->wf ? &w->wf->config : NULL, w->id);
 	perch_daemon_log(d, PERCH_LOG_WARN, "workflow %s lost: %s", w->id, why);
 	perch_daemon_finish_unrun(d, w, "lost", why);
 	pthread_mutex_lock(&d->lock);
@@ -239,9 +247,10 @@ static void mark(perch_daemon *d, dwf *w, size_t i, bool started, bool done)
 	pthread_mutex_unlock(&d->lock);
 }
 
-/* Fills proto's plan for w from the state directory and what v found.
- * Returns the steps to resume. */
-static size_t build_plan(perch_daemon *d, dwf *w, dversion *v, const found_wf *fw, drun *proto)
+/* Fills proto's plan for w from the state directory and what v found;
+ * skip_setup as given.  Returns the steps to resume. */
+static size_t build_plan(perch_daemon *d, dwf *w, dversion *v, const found_wf *fw,
+			 bool skip_setup, drun *proto)
 {
 	size_t n = w->n_steps, resumed = 0;
 	memset(proto, 0, sizeof *proto);
@@ -249,7 +258,7 @@ static size_t build_plan(perch_daemon *d, dwf *w, dversion *v, const found_wf *f
 	proto->plan_steps = perch_xcalloc(n + 1, sizeof *proto->plan_steps);
 	proto->plan_prior = perch_xcalloc(n + 1, sizeof *proto->plan_prior);
 	proto->plan_lines = perch_xcalloc(n + 1, sizeof *proto->plan_lines);
-	proto->plan.skip_setup = w->setup_done || fw != NULL;
+	proto->plan.skip_setup = skip_setup;
 	for (size_t i = 0; i < n; i++) {
 		perch_step_result res;
 		bool started, done;
@@ -286,6 +295,22 @@ static size_t build_plan(perch_daemon *d, dwf *w, dversion *v, const found_wf *f
 }
 
 /* ---- after a restart ------------------------------------------------------------------ */
+
+/* What the state directory says of w's steps: one started (running, as far
+ * as it knows: started and not ended), one started at all. */
+static void step_records(perch_daemon *d, dwf *w, bool *running, bool *any_started)
+{
+	*running = *any_started = false;
+	for (size_t i = 0; i < w->n_steps; i++) {
+		perch_step_result res;
+		bool started, done;
+		perch_daemon_get_step(d, w->id, i, &res, &started, &done, NULL, NULL);
+		*running |= started && !done;
+		*any_started |= started;
+		free(res.error);
+		free(res.skip_reason);
+	}
+}
 
 typedef struct disc {
 	dversion *v;
@@ -351,16 +376,40 @@ void perch_daemon_adopt_all(perch_daemon *d, dwf **ws, size_t n)
 		} else {
 			found *f = discovery_of(d, &cache, &n_cache, v);
 			const found_wf *fw = f->ok ? found_task(f, w->id) : NULL;
+			bool running, any_started;
+			step_records(d, w, &running, &any_started);
+			/* Killed during setup_workflow (or before the state
+			 * directory heard that it returned): what the backend
+			 * made of the setup may be half of it (a volume
+			 * without its network).  No step ran yet, so nothing
+			 * is lost by destroying it and setting up anew. */
+			bool fresh = !w->setup_done && !any_started;
 			if (!f->ok) {
 				why = perch_xasprintf("perch restarted while it ran and %s", f->error);
 				lose(d, w, v, why);
-			} else if (fw == NULL && w->setup_done) {
+			} else if (fw == NULL && w->setup_done && running) {
+				/* A step ran and the backend has nothing of
+				 * the workflow any more.  (With no step
+				 * running - between two stages, or while
+				 * destroy_workflow ran - the plan below goes
+				 * on: the results are in the state directory,
+				 * and what the backend no longer has is what
+				 * it was about to remove.) */
 				why = perch_xasprintf("perch restarted while it ran and backend %s no "
 						      "longer knows the workflow", v->name);
 				lose(d, w, v, why);
 			} else {
 				drun proto;
-				size_t resumed = build_plan(d, w, v, fw, &proto);
+				if (fresh) {
+					perch_daemon_log(d, PERCH_LOG_INFO, "workflow %s: perch "
+							 "stopped inside its setup; what %s "
+							 "made of it is destroyed and it is set "
+							 "up anew", w->id, v->name);
+					destroy_on(d, v, &w->wf->config, w->id);
+				}
+				size_t resumed = build_plan(d, w, v, fresh ? NULL : fw,
+							    !fresh && (w->setup_done || fw != NULL),
+							    &proto);
 				pthread_mutex_lock(&d->lock);
 				w->adopted = true;
 				d->adopted++;
@@ -517,13 +566,15 @@ void perch_daemon_handover(perch_daemon *d, perch_buf *report)
 			continue;
 		found *f = discovery_of(d, &cache, &n_cache, c[i].to);
 		drun proto;
-		size_t resumed = build_plan(d, w, c[i].to, f->ok ? found_task(f, w->id) : NULL, &proto);
+		const found_wf *fw = f->ok ? found_task(f, w->id) : NULL;
+		size_t resumed = build_plan(d, w, c[i].to, fw, w->setup_done || fw != NULL, &proto);
 		unsigned from = c[i].old->v->number;
 		if (resumed == 0) {
 			/* Caught between two stages: no step runs that the new
 			 * version could take up, and a new instance may not know
-			 * a workflow it did not set up (the dummy does not).  The
-			 * old version, which does, carries on from the same plan. */
+			 * a workflow it did not set up (the dummy without a state
+			 * directory does not).  The old version, which does,
+			 * carries on from the same plan. */
 			pthread_mutex_lock(&d->lock);
 			if (!perch_daemon_start_run(d, w, c[i].old->v, &proto))
 				w->fail_reason = perch_xstrdup("cannot start a thread for it");

@@ -429,19 +429,21 @@ static bool never_started_leftover(perch_instance *inst, json_object *c,
 /* The step's container name is in use (HTTP 409).  Frees it when that is
  * safe and returns true (create again): a container of this task still
  * queued for removal (it is waited for), or a never-started container of
- * this very step (removed). */
+ * this very step (removed).  Both may be there at once - after a restart
+ * an earlier process's preparation holds the name while this instance
+ * removes the previous step's container - so the name is looked at also
+ * after a wait. */
 static bool free_name(perch_instance *inst, int cfd, const char *task_uuid,
 		      const perch_step *step, const char *name)
 {
 	json_object *c = NULL;
-	bool leftover;
+	bool leftover, drained;
 	char *p;
 
-	if (perch_docker_worker_drain(inst, task_uuid))
-		return true;
+	drained = perch_docker_worker_drain(inst, task_uuid);
 	p = perch_docker_path("/containers/", name, "/json");
 	if (p == NULL)
-		return false;
+		return drained;
 	{
 		perch_docker_req r = {
 			.method = "GET",
@@ -457,8 +459,9 @@ static bool free_name(perch_instance *inst, int cfd, const char *task_uuid,
 	leftover = c != NULL &&
 		   never_started_leftover(inst, c, task_uuid, step->uuid);
 	json_object_put(c);
-	return leftover &&
-	       perch_docker_delete_container(inst, name, cfd, NULL) == PERCH_OK;
+	if (!leftover)
+		return drained;
+	return perch_docker_delete_container(inst, name, cfd, NULL) == PERCH_OK;
 }
 
 /* The step's container from the body start_step would send: the one the

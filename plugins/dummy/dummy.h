@@ -18,6 +18,7 @@
  *   tail.c     the deterministic log and the pipe that carries it
  *   store.c    the state directory: records, atomic writes, removal
  *   resume.c   the discoverer and resumer capabilities
+ *   hold.c     test gates: SETUP_, START_ and DESTROY_HOLD_FILE
  * Buffers, clocks, threads, atomic writes and recursive removal come from
  * plugins/common (perchplugin.h).
  *
@@ -158,12 +159,19 @@ bool perch_dummy_valid_name(const char *name);
  * malloc'd path, or NULL with err filled (PERCH_ERR_IO). */
 char *perch_dummy_store_open(const char *dir, perch_error *err);
 
-/* Creates <state>/<task>/ with its "workflow" file and "steps/" folder.
- * An existing folder is PERCH_ERR_INVALID_INPUT (a leftover the host has
- * not destroyed).  Caller holds wf->io_lock. */
-perch_status perch_dummy_store_add_workflow(perch_instance *inst,
-					    const char *task_uuid,
-					    perch_error *err);
+/* Setting up a workflow on disk takes two calls, so that a test can hold
+ * a setup half done (SETUP_HOLD_FILE).  begin creates <state>/<task>/ and
+ * its "steps/" folder; an existing folder is PERCH_ERR_INVALID_INPUT (a
+ * leftover the host has not destroyed).  commit writes the "workflow"
+ * file, whose presence means the setup is complete (discovery lists
+ * nothing else).  Either removes what it made when it fails.  Caller
+ * holds wf->io_lock. */
+perch_status perch_dummy_store_begin_workflow(perch_instance *inst,
+					      const char *task_uuid,
+					      perch_error *err);
+perch_status perch_dummy_store_commit_workflow(perch_instance *inst,
+					       const char *task_uuid,
+					       perch_error *err);
 
 /* Removes <state>/<task>/ and all it holds; missing is fine. */
 perch_status perch_dummy_store_remove_workflow(perch_instance *inst,
@@ -235,6 +243,29 @@ pp_tail_step_fn perch_dummy_tail_step;
 pp_wait_step_fn perch_dummy_wait_step;
 pp_destroy_step_fn perch_dummy_destroy_step;
 pp_destroy_workflow_fn perch_dummy_destroy_workflow;
+
+/* ---- hold.c ---- */
+
+/* The knobs that hold a call while the file they name exists (see
+ * hold.c).  START_HOLD_FILE is read from the step being started; the
+ * workflow knobs from the environment of the workflow's steps (the first
+ * step, in stage order, that sets one). */
+#define PERCH_DUMMY_SETUP_HOLD "SETUP_HOLD_FILE"
+#define PERCH_DUMMY_START_HOLD "START_HOLD_FILE"
+#define PERCH_DUMMY_DESTROY_HOLD "DESTROY_HOLD_FILE"
+
+/* The value of key in the first step of config (stage order) whose
+ * environment has it, or NULL.  Borrowed from config. */
+const char *perch_dummy_workflow_knob(const perch_config *config,
+				      const char *key);
+
+/* Returns once path (NULL or "": at once) does not exist, polling every
+ * 20 ms; says so at info level when it had to wait.  PERCH_ERR_CANCELLED
+ * (err filled, naming what) when ctx is cancelled first.  Takes no lock;
+ * any thread. */
+perch_status perch_dummy_hold(perch_instance *inst, const perch_ctx *ctx,
+			      const char *path, const char *what,
+			      perch_error *err);
 
 /* ---- resume.c ---- */
 

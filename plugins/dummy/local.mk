@@ -11,7 +11,8 @@ plugins_dummy_dummy_la_SOURCES = \
 	plugins/dummy/steps.c \
 	plugins/dummy/tail.c \
 	plugins/dummy/store.c \
-	plugins/dummy/resume.c
+	plugins/dummy/resume.c \
+	plugins/dummy/hold.c
 plugins_dummy_dummy_la_CPPFLAGS = -I$(top_srcdir)/sdk/include $(PERCH_PLUGIN_COMMON_CPPFLAGS)
 plugins_dummy_dummy_la_CFLAGS = $(AM_CFLAGS) $(PLUGIN_CFLAGS)
 plugins_dummy_dummy_la_LDFLAGS = $(AM_LDFLAGS) $(PLUGIN_LDFLAGS) -module

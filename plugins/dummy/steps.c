@@ -18,6 +18,11 @@
  *  - destroy_step and destroy_workflow are idempotent: unknown, failed or
  *    never-started steps and workflows are fine.
  *  - Setting up a workflow that exists is refused, like a double start.
+ *  - With a state directory, steps can be started in a workflow that an
+ *    earlier instance set up (know_from_store): a restarted host goes on
+ *    with the next stage of a workflow it adopted.
+ *  - SETUP_HOLD_FILE, START_HOLD_FILE and DESTROY_HOLD_FILE hold a call
+ *    for tests (hold.c).
  */
 #define _GNU_SOURCE
 #include "dummy.h"
@@ -233,6 +238,60 @@ static void fill_state(perch_state *state, int32_t code, bool oom)
 		state->oom_killed = oom;
 }
 
+/* Holds a workflow call while the file its knob names exists (hold.c). */
+static perch_status hold_workflow(perch_instance *inst, const perch_ctx *ctx,
+				  const perch_config *config, const char *knob,
+				  const char *call, const char *task_uuid,
+				  perch_error *err)
+{
+	const char *path = perch_dummy_workflow_knob(config, knob);
+	char what[300];
+
+	if (path == NULL)
+		return PERCH_OK;
+	snprintf(what, sizeof what, "%s of workflow %s", call, task_uuid);
+	return perch_dummy_hold(inst, ctx, path, what, err);
+}
+
+/*
+ * Makes a workflow that this instance does not know, but whose complete
+ * folder the state directory holds, known in memory, so that steps can be
+ * started in it: an earlier instance (before a restart, or an older
+ * version of the plugin) set it up, and the host goes on with its next
+ * stage here.  Nothing happens without a state directory, for a workflow
+ * known already, or one the folder does not (fully) hold.  Takes
+ * inst->lock; touches the disk without it.
+ */
+static void know_from_store(perch_instance *inst, const char *task_uuid)
+{
+	perch_dummy_workflow *wf;
+	bool known;
+
+	if (inst->state_dir == NULL)
+		return;
+	pthread_mutex_lock(&inst->lock);
+	known = perch_dummy_find_workflow(inst, task_uuid) != NULL;
+	pthread_mutex_unlock(&inst->lock);
+	if (known || !perch_dummy_store_has_workflow(inst, task_uuid))
+		return;
+	wf = perch_dummy_workflow_new(task_uuid);
+	if (wf == NULL)
+		return; /* out of memory: start_step then says "not found" */
+	pthread_mutex_lock(&inst->lock);
+	known = perch_dummy_find_workflow(inst, task_uuid) != NULL;
+	if (!known) {
+		wf->next = inst->workflows;
+		inst->workflows = wf; /* our reference becomes the list's */
+		wf = NULL;
+	}
+	perch_dummy_workflow_unref(wf); /* a concurrent call won: ours goes */
+	pthread_mutex_unlock(&inst->lock);
+	if (!known)
+		perch_logf(inst->host, PERCH_LOG_DEBUG,
+			   "dummy: took up workflow %s from %s", task_uuid,
+			   inst->state_dir);
+}
+
 /* ---- the calls ---- */
 
 perch_status perch_dummy_setup_workflow(perch_instance *inst,
@@ -267,9 +326,23 @@ perch_status perch_dummy_setup_workflow(perch_instance *inst,
 	pthread_mutex_unlock(&inst->lock);
 
 	if (inst->state_dir != NULL) {
+		/* Held half done, when a test asks: the folder is there, the
+		 * file that completes it is not. */
 		pthread_mutex_lock(&wf->io_lock);
-		st = perch_dummy_store_add_workflow(inst, task_uuid, err);
+		st = perch_dummy_store_begin_workflow(inst, task_uuid, err);
 		pthread_mutex_unlock(&wf->io_lock);
+		if (st == PERCH_OK)
+			st = hold_workflow(inst, ctx, config, PERCH_DUMMY_SETUP_HOLD,
+					   "setup_workflow", task_uuid, err);
+		pthread_mutex_lock(&wf->io_lock);
+		if (st == PERCH_OK)
+			st = perch_dummy_store_commit_workflow(inst, task_uuid, err);
+		else if (st == PERCH_ERR_CANCELLED)
+			(void)perch_dummy_store_remove_workflow(inst, task_uuid, NULL);
+		pthread_mutex_unlock(&wf->io_lock);
+	} else {
+		st = hold_workflow(inst, ctx, config, PERCH_DUMMY_SETUP_HOLD,
+				   "setup_workflow", task_uuid, err);
 	}
 
 	pthread_mutex_lock(&inst->lock);
@@ -293,12 +366,23 @@ perch_status perch_dummy_start_step(perch_instance *inst, const perch_ctx *ctx,
 	perch_dummy_workflow *wf;
 	perch_dummy_step *st;
 	perch_dummy_record rec;
-	const char *expect;
+	const char *expect, *hold;
 	perch_status rc;
 	bool removed;
 
 	if (check_step(step, task_uuid, err) != PERCH_OK)
 		return PERCH_ERR_INVALID_INPUT;
+	hold = perch_map_get(&step->environment, PERCH_DUMMY_START_HOLD);
+	if (hold != NULL) {
+		char what[300];
+		snprintf(what, sizeof what, "start_step of step '%s' (%s) of "
+			 "workflow %s", step->name, step->uuid, task_uuid);
+		rc = perch_dummy_hold(inst, ctx, hold, what, err);
+		if (rc != PERCH_OK)
+			return rc;
+	}
+	know_from_store(inst, task_uuid);
+	/* SLEEP counts from here, after any hold. */
 	rc = perch_dummy_record_from_step(inst, step, &rec, err);
 	if (rc != PERCH_OK)
 		return rc;
@@ -639,6 +723,13 @@ perch_status perch_dummy_destroy_workflow(perch_instance *inst,
 		unlink_workflow(inst, wf); /* its list reference is ours now */
 	pthread_mutex_unlock(&inst->lock);
 
+	/* Held with its steps stopped and its folder still there, when a
+	 * test asks.  A cancelled hold still destroys. */
+	{
+		perch_error herr = {.struct_size = sizeof herr};
+		(void)hold_workflow(inst, ctx, config, PERCH_DUMMY_DESTROY_HOLD,
+				    "destroy_workflow", task_uuid, &herr);
+	}
 	if (inst->state_dir != NULL) {
 		if (wf != NULL)
 			pthread_mutex_lock(&wf->io_lock);

@@ -207,13 +207,13 @@ char *perch_dummy_store_open(const char *dir, perch_error *err)
 	return abs;
 }
 
-perch_status perch_dummy_store_add_workflow(perch_instance *inst,
-					    const char *task_uuid,
-					    perch_error *err)
+perch_status perch_dummy_store_begin_workflow(perch_instance *inst,
+					      const char *task_uuid,
+					      perch_error *err)
 {
 	char *wdir = path_of(inst->state_dir, task_uuid, NULL, NULL);
 	char *sdir = path_of(inst->state_dir, task_uuid, STEPS_DIR, NULL);
-	perch_status st;
+	perch_status st = PERCH_OK;
 
 	if (wdir == NULL || sdir == NULL) {
 		st = oom(err);
@@ -231,20 +231,31 @@ perch_status perch_dummy_store_add_workflow(perch_instance *inst,
 	}
 	if (mkdir(sdir, 0700) != 0) {
 		st = io_error(err, "creating", sdir, errno);
-	} else {
-		/* The workflow file last: its presence means "complete". */
-		st = write_atomic(wdir, WORKFLOW_FILE, WORKFLOW_MAGIC,
-				  strlen(WORKFLOW_MAGIC), err);
-	}
-	if (st != PERCH_OK) {
 		(void)pp_remove_tree(wdir, NULL, 0);
-		goto out;
 	}
-	if (pp_fsync_dir(inst->state_dir) != 0)
-		st = io_error(err, "syncing", inst->state_dir, errno);
 out:
 	free(wdir);
 	free(sdir);
+	return st;
+}
+
+perch_status perch_dummy_store_commit_workflow(perch_instance *inst,
+					       const char *task_uuid,
+					       perch_error *err)
+{
+	char *wdir = path_of(inst->state_dir, task_uuid, NULL, NULL);
+	perch_status st;
+
+	if (wdir == NULL)
+		return oom(err);
+	/* The workflow file last: its presence means "complete". */
+	st = write_atomic(wdir, WORKFLOW_FILE, WORKFLOW_MAGIC,
+			  strlen(WORKFLOW_MAGIC), err);
+	if (st == PERCH_OK && pp_fsync_dir(inst->state_dir) != 0)
+		st = io_error(err, "syncing", inst->state_dir, errno);
+	if (st != PERCH_OK)
+		(void)pp_remove_tree(wdir, NULL, 0);
+	free(wdir);
 	return st;
 }
 

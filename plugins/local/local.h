@@ -25,6 +25,7 @@
  *   spawn.c    fork/exec into a new process group
  *   proc.c     waiting for, stopping and sweeping process groups
  *   fs.c       PATH lookup, paths that stay inside the workspace
+ *   leftover.c owner records, and folders an earlier process left
  *   util.c     string vectors that report OOM
  * Buffers, clocks, shell quoting, mkdir -p, atomic writes and recursive
  * removal come from plugins/common (perchplugin.h).
@@ -91,6 +92,21 @@ bool perch_local_path_climbs(const char *rel);
  */
 char *perch_local_which(const char *name, const char *path_env,
 			const char *base_dir);
+
+/* ---- leftover.c ------------------------------------------------------ */
+
+/* Writes <base_dir>/.perch-owner: this process (pid and start time) made
+ * the folder for task_uuid.  0, or -1 with errno.  Thread-safe. */
+int perch_local_owner_write(const char *base_dir, const char *task_uuid);
+
+/* Removes every <temp>/perch-local-* folder of this user whose owner
+ * record names task_uuid and whose maker no longer runs: what a killed
+ * host left of a workflow that this instance never set up.  PERCH_OK
+ * when there was nothing, or all of it went; else the first failure, the
+ * rest still tried.  Blocks on the disk; takes no lock. */
+perch_status perch_local_remove_leftovers(perch_instance *inst,
+					  const char *task_uuid,
+					  perch_error *err);
 
 /* ---- records (registry.c) ------------------------------------------- */
 

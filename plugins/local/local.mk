@@ -13,6 +13,7 @@ plugins_local_local_la_SOURCES = \
 	plugins/local/spawn.c \
 	plugins/local/proc.c \
 	plugins/local/fs.c \
+	plugins/local/leftover.c \
 	plugins/local/util.c
 plugins_local_local_la_CPPFLAGS = -I$(top_srcdir)/sdk/include $(PERCH_PLUGIN_COMMON_CPPFLAGS)
 plugins_local_local_la_CFLAGS = $(AM_CFLAGS) $(PLUGIN_CFLAGS)

@@ -100,6 +100,13 @@ perch_status perch_local_setup_workflow(perch_instance *inst,
 				wf->base_dir, strerror(errno));
 		goto fail;
 	}
+	/* So that a new instance can find the folder if this process dies
+	 * (leftover.c).  Only a crash needs it: a full disk (a record needs a
+	 * block, an empty step does not) must not fail the workflow. */
+	if (perch_local_owner_write(wf->base_dir, task_uuid) < 0)
+		perch_logf(inst->host, PERCH_LOG_WARN,
+			   "cannot write %s/.perch-owner (%s): should this process die, "
+			   "the folder would be left behind", wf->base_dir, strerror(errno));
 	pthread_mutex_lock(&inst->lock);
 	dup = find_locked(inst, task_uuid) != NULL;
 	if (!dup) {
@@ -171,9 +178,11 @@ perch_status perch_local_destroy_workflow(perch_instance *inst,
 			break;
 	wf = *pp;
 	if (wf == NULL) {
-		/* Unknown (setup failed, or destroyed twice): nothing to do. */
+		/* Unknown: setup failed, it was destroyed already, or an
+		 * earlier process (a host that was killed) set it up - then
+		 * its folder is still there, and goes now. */
 		pthread_mutex_unlock(&inst->lock);
-		return PERCH_OK;
+		return perch_local_remove_leftovers(inst, task_uuid, err);
 	}
 	*pp = wf->next;
 	wf->next = NULL;

@@ -4,8 +4,8 @@
 # and complete with their real results, resumed steps' logs continue
 # without a line lost or repeated, a step that ended while perch was down
 # reports its real exit code, a queued workflow still runs; workflows on
-# local (which cannot resume) are reported lost with the reason and nothing
-# of them is left running.
+# local (which cannot resume) are reported lost with the reason, nothing of
+# them is left running and their workflow folder is removed.
 . "${abs_top_srcdir}/tests/daemon/lib.sh"
 
 write_conf 'max_workflows = 4;
@@ -54,6 +54,7 @@ wait_until "the long steps to run" running
 # again).
 wait_until "b's log" test -s "$STATE/workflows/$A/steps/1.log"
 wait_until "the local step's log" grep -q sleeping "$STATE/workflows/$L/steps/0.log"
+[ -n "$(local_folders)" ] || fail "the local workflow has no folder in $T/ltmp"
 kill9_daemon
 [ "$(marked)" -ge 1 ] || fail "the local step did not outlive the daemon (the test needs it to)"
 # B's step ends while nobody watches: wait until its end (its start, from
@@ -96,6 +97,7 @@ expect_grep "sleeping" "$T/got.txt"
 # has nothing left.
 wait_until "the local step's processes to be gone" no_marked
 [ -z "$(ls "$T/dummy")" ] || fail "the dummy still has: $(ls "$T/dummy")"
+[ -z "$(local_folders)" ] || fail "the lost local workflow's folder is left: $(local_folders)"
 
 # A restart with nothing running adopts nothing and keeps the history.
 stop_daemon

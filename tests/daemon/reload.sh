@@ -1,6 +1,7 @@
 #!/bin/sh
 # Hot reload under load: 50 workflows on the dummy while its plugin file is
-# replaced and reloaded 16 times (perch reload and SIGHUP, alternately).
+# replaced and reloaded 20 times (perch reload and SIGHUP, alternately).
+# (reload_docker.sh does the same with the docker backend.)
 # Every workflow must end with its own result, every log line must be there
 # exactly once, new workflows must go to the newest version at once, and
 # every old version must be unloaded (and no longer mapped) once its last
@@ -10,16 +11,6 @@
 write_conf 'max_workflows = 8;
 max_queue = 100;'
 start_daemon
-
-# replace_plugin: a new file under the same name (new inode and mtime), the
-# way a package upgrade or an install does it.
-replace_plugin() {
-	cp "$PERCH_TEST_INSTALLED_PLUGINDIR/dummy.so" "$T/plugins/.dummy.so.new"
-	touch -d "@$(( $(date +%s) + $1 ))" "$T/plugins/.dummy.so.new"
-	mv "$T/plugins/.dummy.so.new" "$T/plugins/dummy.so"
-}
-
-current_number() { pc status --json | jq -r '[.backends[] | select(.name == "dummy" and .current)][0].number'; }
 
 N=50
 reloads=0
@@ -33,19 +24,20 @@ while [ $i -le $N ]; do
 		"$(step "c$i" "w${i}c" "{\"SLEEP\":\"${ms}ms\",\"STEP_EXIT_CODE\":\"$code\"}")" >"$T/wf$i.json"
 	submit "$T/wf$i.json"
 	echo "$i $id $code" >>"$T/ids"
-	if [ $((i % 3)) -eq 0 ] && [ $reloads -lt 16 ]; then
+	# 20 reloads spread over the 50 submissions (after 3, 5, 8, 10, ...).
+	if { [ $((i % 5)) -eq 0 ] || [ $((i % 5)) -eq 3 ]; } && [ $reloads -lt 20 ]; then
 		reloads=$((reloads + 1))
-		before=$(current_number)
-		replace_plugin $reloads
+		before=$(current_number dummy)
+		replace_plugin dummy $reloads
 		if [ $((reloads % 2)) -eq 0 ]; then
 			pc reload >"$T/reload.out" || fail "perch reload #$reloads"
 			expect_grep "loaded dummy 1.0.0 #" "$T/reload.out"
 		else
 			kill -HUP "$DAEMON_PID"
-			has_new() { [ "$(current_number)" != "$before" ]; }
+			has_new() { [ "$(current_number dummy)" != "$before" ]; }
 			wait_until "SIGHUP reload #$reloads" has_new
 		fi
-		after=$(current_number)
+		after=$(current_number dummy)
 		[ "$after" != "$before" ] || fail "reload #$reloads loaded no new version"
 		# The next workflow goes to the new version at once.
 		workflow "$(step probe "p$reloads" '{}')" >"$T/probe.json"
@@ -56,7 +48,7 @@ while [ $i -le $N ]; do
 	fi
 	i=$((i + 1))
 done
-[ $reloads -eq 16 ] || fail "only $reloads reloads"
+[ $reloads -eq 20 ] || fail "only $reloads reloads"
 
 # Every workflow ends with its own result and its own lines, once each.
 while read -r i id code; do
@@ -77,10 +69,10 @@ only_current() {
 	[ "$(pc status --json | jq '[.backends[] | select(.name == "dummy")] | length')" = 1 ]
 }
 wait_until "retired versions to be unloaded" only_current
-cur=$(current_number)
+cur=$(current_number dummy)
 grep -q "plugin dummy 1.0.0 #$cur loaded" "$DAEMON_LOG" || fail "no load message for #$cur"
 unloaded=$(grep -c "plugin dummy 1.0.0 #[0-9]* unloaded (.* no longer mapped)" "$DAEMON_LOG")
-[ "$unloaded" -eq 16 ] || { grep "dummy" "$DAEMON_LOG" | tail -40; fail "$unloaded versions unloaded, expected 16"; }
+[ "$unloaded" -eq 20 ] || { grep "dummy" "$DAEMON_LOG" | tail -40; fail "$unloaded versions unloaded, expected 20"; }
 if grep -q "still mapped" "$DAEMON_LOG"; then
 	grep "still mapped" "$DAEMON_LOG"
 	fail "a version stayed mapped"
