@@ -1,5 +1,6 @@
 #!/bin/sh
-# fuzz.sh - CI: builds every libFuzzer harness (tests/fuzz) with clang,
+# fuzz.sh - CI: builds every libFuzzer harness (FUZZ_NAMES in
+# tests/fuzz/local.mk: workflow, conf, logpipe, docker, ctl) with clang,
 # ASan and UBSan and runs each for FUZZ_SECONDS (default 60) from its
 # seeds; any crash, leak, timeout or broken oracle fails the run, and the
 # input that did it is printed (base64) so it can be committed under

@@ -7,7 +7,7 @@ host_libperchhost_la_SOURCES += \
 	host/daemon_plugins.c \
 	host/daemon_wf.c \
 	host/daemon_adopt.c \
-	host/daemon_ctl.c \
+	host/daemon_ctl.c host/daemon_ctl.h \
 	host/daemon_proto.c host/daemon_proto.h \
 	host/client.c
 

@@ -10,11 +10,12 @@
 #include "config.h"
 
 #include "daemon.h"
+#include "daemon_ctl.h"
 #include "daemon_proto.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <json-c/json.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -96,16 +97,11 @@ static const char *jstr(json_object *o, const char *key)
 		       : NULL;
 }
 
-/* Finds the workflow a request names and marks it read (not pruned);
- * NULL after replying an error. */
-static dwf *hold_wf(dconn *c, json_object *req)
+/* Finds the workflow id names and marks it read (not pruned); NULL after
+ * replying an error. */
+static dwf *hold_wf(dconn *c, const char *id)
 {
 	perch_daemon *d = c->d;
-	const char *id = jstr(req, "id");
-	if (id == NULL) {
-		reply_error(c, "malformed", "this request needs \"id\": the workflow's id");
-		return NULL;
-	}
 	bool ambiguous;
 	pthread_mutex_lock(&d->lock);
 	dwf *w = perch_daemon_find(d, id, &ambiguous);
@@ -297,28 +293,14 @@ static bool wait_end(dconn *c, dwf *w)
 
 /* ---- requests ---------------------------------------------------------------------- */
 
-static void do_submit(dconn *c, json_object *req)
+static void do_submit(dconn *c, const perch_ctl_request *req)
 {
 	perch_daemon *d = c->d;
-	json_object *v;
-	const char *text = NULL;
-	size_t len = 0;
-	if (json_object_object_get_ex(req, "workflow", &v) && json_object_is_type(v, json_type_string)) {
-		text = json_object_get_string(v);
-		len = (size_t)json_object_get_string_len(v);
-	}
-	if (text == NULL) {
-		reply_error(c, "malformed", "submit needs \"workflow\": the workflow JSON as a string");
-		return;
-	}
-	int64_t timeout_ms = 0;
-	if (json_object_object_get_ex(req, "timeout_ms", &v))
-		timeout_ms = json_object_get_int64(v);
-	bool follow = json_object_object_get_ex(req, "follow", &v) && json_object_get_boolean(v);
+	bool follow = req->follow;
 	char *err = NULL;
 	const char *code = NULL;
-	dwf *w = perch_daemon_submit(d, text, len, jstr(req, "source"), jstr(req, "backend"),
-				     timeout_ms, &err, &code);
+	dwf *w = perch_daemon_submit(d, req->workflow, req->workflow_len, req->source,
+				     req->backend, req->timeout_ms, &err, &code);
 	if (w == NULL) {
 		reply_error(c, code, "%s", err);
 		free(err);
@@ -363,11 +345,10 @@ static void do_ps(dconn *c)
 	perch_buf_free(&b);
 }
 
-static void do_logs(dconn *c, json_object *req)
+static void do_logs(dconn *c, const perch_ctl_request *req)
 {
-	json_object *v;
-	bool follow = json_object_object_get_ex(req, "follow", &v) && json_object_get_boolean(v);
-	dwf *w = hold_wf(c, req);
+	bool follow = req->follow;
+	dwf *w = hold_wf(c, req->id);
 	if (w == NULL)
 		return;
 	perch_buf b = {0};
@@ -377,9 +358,9 @@ static void do_logs(dconn *c, json_object *req)
 	release_wf(c->d, w);
 }
 
-static void do_wait(dconn *c, json_object *req)
+static void do_wait(dconn *c, const perch_ctl_request *req)
 {
-	dwf *w = hold_wf(c, req);
+	dwf *w = hold_wf(c, req->id);
 	if (w == NULL)
 		return;
 	perch_buf b = {0};
@@ -389,10 +370,10 @@ static void do_wait(dconn *c, json_object *req)
 	release_wf(c->d, w);
 }
 
-static void do_cancel(dconn *c, json_object *req)
+static void do_cancel(dconn *c, const perch_ctl_request *req)
 {
 	perch_daemon *d = c->d;
-	dwf *w = hold_wf(c, req);
+	dwf *w = hold_wf(c, req->id);
 	if (w == NULL)
 		return;
 	const char *was;
@@ -508,6 +489,117 @@ static void do_reload(dconn *c)
 	free(rq);
 }
 
+/* ---- decoding a request (daemon_ctl.h) -------------------------------------------- */
+
+static bool refuse(perch_ctl_refusal *why, bool drain, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static bool refuse(perch_ctl_refusal *why, bool drain, const char *fmt, ...)
+{
+	perch_buf msg = {0};
+	va_list ap;
+	va_start(ap, fmt);
+	perch_buf_vprintf(&msg, fmt, ap);
+	va_end(ap);
+	why->code = "malformed";
+	why->message = perch_buf_steal(&msg);
+	why->drain = drain;
+	return false;
+}
+
+bool perch_ctl_parse_request(const char *line, size_t len, perch_ctl_request *req,
+			     perch_ctl_refusal *why)
+{
+	memset(req, 0, sizeof *req);
+	memset(why, 0, sizeof *why);
+	/* json-c takes an int length; the line reader's limit is far below. */
+	if (len > INT_MAX)
+		return refuse(why, true, "malformed request: not valid JSON: %s",
+			      json_tokener_error_desc(json_tokener_error_size));
+	json_tokener *tok = json_tokener_new();
+	json_object *obj = json_tokener_parse_ex(tok, line, (int)len);
+	enum json_tokener_error jerr = json_tokener_get_error(tok);
+	size_t end = obj ? json_tokener_get_parse_end(tok) : 0;
+	while (end < len && (line[end] == ' ' || line[end] == '\t' || line[end] == '\r'))
+		end++;
+	if (obj && (jerr != json_tokener_success || end < len)) {
+		json_object_put(obj);
+		obj = NULL;
+		if (jerr == json_tokener_success)
+			jerr = json_tokener_error_parse_unexpected;
+	}
+	json_tokener_free(tok);
+	if (obj == NULL || !json_object_is_type(obj, json_type_object)) {
+		bool is_json = obj != NULL;
+		json_object_put(obj);
+		return refuse(why, true, "malformed request: %s%s",
+			      is_json ? "not a JSON object" : "not valid JSON: ",
+			      is_json ? ""
+				      : jerr == json_tokener_continue ? "incomplete"
+								     : json_tokener_error_desc(jerr));
+	}
+	const char *cmd = jstr(obj, "cmd");
+	bool ok = true;
+	json_object *v;
+	if (cmd == NULL) {
+		ok = refuse(why, false, "malformed request: no \"cmd\" string");
+	} else if (strcmp(cmd, "submit") == 0) {
+		req->cmd = PERCH_CTL_SUBMIT;
+		if (json_object_object_get_ex(obj, "workflow", &v) &&
+		    json_object_is_type(v, json_type_string)) {
+			req->workflow = json_object_get_string(v);
+			req->workflow_len = (size_t)json_object_get_string_len(v);
+		}
+		if (req->workflow == NULL)
+			ok = refuse(why, false,
+				    "submit needs \"workflow\": the workflow JSON as a string");
+		if (json_object_object_get_ex(obj, "timeout_ms", &v))
+			req->timeout_ms = json_object_get_int64(v);
+		req->follow = json_object_object_get_ex(obj, "follow", &v) &&
+			      json_object_get_boolean(v);
+		req->source = jstr(obj, "source");
+		req->backend = jstr(obj, "backend");
+	} else if (strcmp(cmd, "ps") == 0) {
+		req->cmd = PERCH_CTL_PS;
+	} else if (strcmp(cmd, "logs") == 0 || strcmp(cmd, "wait") == 0 ||
+		   strcmp(cmd, "cancel") == 0) {
+		req->cmd = cmd[0] == 'l' ? PERCH_CTL_LOGS
+			   : cmd[0] == 'w' ? PERCH_CTL_WAIT
+					   : PERCH_CTL_CANCEL;
+		if (req->cmd == PERCH_CTL_LOGS)
+			req->follow = json_object_object_get_ex(obj, "follow", &v) &&
+				      json_object_get_boolean(v);
+		req->id = jstr(obj, "id");
+		if (req->id == NULL)
+			ok = refuse(why, false, "this request needs \"id\": the workflow's id");
+	} else if (strcmp(cmd, "status") == 0) {
+		req->cmd = PERCH_CTL_STATUS;
+	} else if (strcmp(cmd, "reload") == 0) {
+		req->cmd = PERCH_CTL_RELOAD;
+	} else if (strcmp(cmd, "ping") == 0) {
+		req->cmd = PERCH_CTL_PING;
+	} else {
+		ok = refuse(why, false,
+			    "unknown command \"%s\" (known: submit, ps, logs, wait, cancel, "
+			    "status, reload, ping)",
+			    cmd);
+	}
+	if (!ok) {
+		json_object_put(obj);
+		memset(req, 0, sizeof *req);
+		return false;
+	}
+	req->obj = obj;
+	return true;
+}
+
+void perch_ctl_request_free(perch_ctl_request *req)
+{
+	json_object_put(req->obj);
+	memset(req, 0, sizeof *req);
+}
+
+/* ---- a connection ------------------------------------------------------------------ */
+
 static void *conn_main(void *arg)
 {
 	dconn *c = arg;
@@ -517,7 +609,8 @@ static void *conn_main(void *arg)
 	size_t len = 0;
 	int rc = perch_lr_next(&lr, PERCH_CTL_MAX_REQUEST, REQUEST_TIMEOUT_MS, conn_stop, c, &line,
 			       &len);
-	json_object *req = NULL;
+	perch_ctl_request req = {0};
+	perch_ctl_refusal why = {0};
 	if (rc == PERCH_CTL_TOO_LONG) {
 		reply_error(c, "too_large", "request too large: the limit is %u bytes on one line",
 			    PERCH_CTL_MAX_REQUEST);
@@ -535,55 +628,45 @@ static void *conn_main(void *arg)
 						    "before the end)");
 		goto out;
 	}
-	json_tokener *tok = json_tokener_new();
-	req = json_tokener_parse_ex(tok, line, (int)len);
-	enum json_tokener_error jerr = json_tokener_get_error(tok);
-	size_t end = req ? json_tokener_get_parse_end(tok) : 0;
-	while (end < len && (line[end] == ' ' || line[end] == '\t' || line[end] == '\r'))
-		end++;
-	if (req && (jerr != json_tokener_success || end < len)) {
-		json_object_put(req);
-		req = NULL;
-		if (jerr == json_tokener_success)
-			jerr = json_tokener_error_parse_unexpected;
-	}
-	json_tokener_free(tok);
-	if (req == NULL || !json_object_is_type(req, json_type_object)) {
-		reply_error(c, "malformed", "malformed request: %s%s",
-			    req ? "not a JSON object" : "not valid JSON: ",
-			    req ? ""
-				: jerr == json_tokener_continue ? "incomplete"
-							       : json_tokener_error_desc(jerr));
-		drain(c);
+	if (!perch_ctl_parse_request(line, len, &req, &why)) {
+		reply_error(c, why.code, "%s", why.message);
+		if (why.drain)
+			drain(c);
+		free(why.message);
 		goto out;
 	}
-	const char *cmd = jstr(req, "cmd");
-	if (cmd == NULL)
-		reply_error(c, "malformed", "malformed request: no \"cmd\" string");
-	else if (strcmp(cmd, "submit") == 0)
-		do_submit(c, req);
-	else if (strcmp(cmd, "ps") == 0)
+	switch (req.cmd) {
+	case PERCH_CTL_SUBMIT:
+		do_submit(c, &req);
+		break;
+	case PERCH_CTL_PS:
 		do_ps(c);
-	else if (strcmp(cmd, "logs") == 0)
-		do_logs(c, req);
-	else if (strcmp(cmd, "wait") == 0)
-		do_wait(c, req);
-	else if (strcmp(cmd, "cancel") == 0)
-		do_cancel(c, req);
-	else if (strcmp(cmd, "status") == 0)
+		break;
+	case PERCH_CTL_LOGS:
+		do_logs(c, &req);
+		break;
+	case PERCH_CTL_WAIT:
+		do_wait(c, &req);
+		break;
+	case PERCH_CTL_CANCEL:
+		do_cancel(c, &req);
+		break;
+	case PERCH_CTL_STATUS:
 		do_status(c);
-	else if (strcmp(cmd, "reload") == 0)
+		break;
+	case PERCH_CTL_RELOAD:
 		do_reload(c);
-	else if (strcmp(cmd, "ping") == 0) {
+		break;
+	case PERCH_CTL_PING: {
 		perch_buf b = {0};
 		perch_buf_puts(&b, "{\"ok\":true}");
 		send_line(c, &b);
 		perch_buf_free(&b);
-	} else
-		reply_error(c, "malformed", "unknown command \"%s\" (known: submit, ps, logs, wait, "
-					    "cancel, status, reload, ping)", cmd);
+		break;
+	}
+	}
 out:
-	json_object_put(req);
+	perch_ctl_request_free(&req);
 	perch_lr_free(&lr);
 	close(c->fd);
 	pthread_mutex_lock(&d->lock);

@@ -83,22 +83,36 @@ bool perch_docker_ping(const perch_docker_client *c, int cancel_fd)
 	return ok;
 }
 
-/* "1.41" -> 1041; 0 when it is not a version. */
+/* Up to three digits at *p into *n; the end, or NULL when there are none
+ * or more. */
+static const char *version_part(const char *p, long *n)
+{
+	int digits = 0;
+
+	for (*n = 0; *p >= '0' && *p <= '9'; p++) {
+		if (++digits > 3)
+			return NULL;
+		*n = *n * 10 + (*p - '0');
+	}
+	return digits > 0 ? p : NULL;
+}
+
+/* "1.41" (or "v1.41") -> 1041; 0 when it is not a version.  Strictly
+ * digits, a dot, digits: the engine's text goes into every request path
+ * (strtol would take blanks, signs and overflowing numbers). */
 static long version_key(const char *v)
 {
-	char *end;
 	long major, minor;
 
 	if (v == NULL)
 		return 0;
 	if (*v == 'v')
 		v++;
-	major = strtol(v, &end, 10);
-	if (end == v || *end != '.')
+	v = version_part(v, &major);
+	if (v == NULL || *v != '.')
 		return 0;
-	v = end + 1;
-	minor = strtol(v, &end, 10);
-	if (end == v || *end != '\0' || major < 0 || minor < 0 || minor > 999)
+	v = version_part(v + 1, &minor);
+	if (v == NULL || *v != '\0')
 		return 0;
 	return major * 1000 + minor;
 }
