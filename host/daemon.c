@@ -406,14 +406,20 @@ stop:
 			else
 				busy = true;
 		}
+		/* A plugin call given up on (runtime.h, "stuck calls") runs on
+		 * in memory that must never be freed: no teardown either. */
+		for (dwf *w = d->wfs; w; w = w->next)
+			if (w->pinned)
+				stuck = true;
 		pthread_mutex_unlock(&d->lock);
 		if (!busy) {
 			if (stuck) {
 				/* Threads still waiting inside plugins for steps
-				 * the next daemon adopts: the process ends under
-				 * them, as a crash would, minus the lost state. */
+				 * the next daemon adopts, or stuck in a plugin:
+				 * the process ends under them, as a crash would,
+				 * minus the lost state. */
 				perch_daemon_log(d, PERCH_LOG_INFO, "daemon stopped; leaving "
-								    "abandoned waits behind");
+								    "abandoned or stuck plugin calls behind");
 				signals_stop();
 				fflush(NULL);
 				_exit(rc);

@@ -142,6 +142,9 @@ typedef struct dwf {
 	unsigned handovers;
 	unsigned readers;         /* connections looking at it: not pruned */
 	char *fail_reason;        /* could not start: the control thread ends it */
+	/* A plugin call of a run of it never returned (runtime.h, "stuck
+	 * calls"): the call may still read wf and id, so w is never freed. */
+	bool pinned;
 	pthread_mutex_t io_lock;
 	drun *writer;             /* under io_lock: the run whose hooks and logs count */
 } dwf;

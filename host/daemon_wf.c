@@ -763,9 +763,12 @@ bool perch_daemon_start_run(perch_daemon *d, dwf *w, dversion *v, drun *proto)
 
 static void run_free(drun *r)
 {
+	/* A call given up on may still use the contexts: they stay. */
+	if (r->result.abandoned_calls == 0) {
+		perch_ctx_free(r->wf_ctx);
+		perch_ctx_free(r->cleanup);
+	}
 	perch_run_result_free(&r->result);
-	perch_ctx_free(r->wf_ctx);
-	perch_ctx_free(r->cleanup);
 	perch_run_control_free(r->ctl);
 	if (r->plan_prior) {
 		for (size_t i = 0; i < r->w->n_steps; i++) {
@@ -799,12 +802,15 @@ void perch_daemon_reap_runs(perch_daemon *d)
 		 * before the version can go. */
 		dwf *w = r->w;
 		dversion *v = r->v;
+		bool stuck = r->result.abandoned_calls > 0;
 		run_free(r);
 		perch_workflow *free_wf = NULL;
 		dstep *free_steps = NULL;
 		pthread_mutex_lock(&d->lock);
 		v->refs--;
-		if (--w->holders == 0 && w->state == DWF_FINISHED) {
+		if (stuck)
+			w->pinned = true; /* and keeps its hold on wf for good */
+		else if (--w->holders == 0 && w->state == DWF_FINISHED) {
 			free_wf = w->wf;
 			free_steps = w->steps;
 			w->wf = NULL;
@@ -888,7 +894,7 @@ static dwf *wf_new(void)
 
 void perch_daemon_wf_free(dwf *w)
 {
-	if (w == NULL)
+	if (w == NULL || w->pinned)
 		return;
 	free(w->status);
 	free(w->error);

@@ -23,7 +23,8 @@ FAULT_TESTS = \
 	tests/fault/fault_cleanup.sh \
 	tests/fault/fault_sigint_phases.sh \
 	tests/fault/fault_hang.sh \
-	tests/fault/fault_dockerd.sh
+	tests/fault/fault_dockerd.sh \
+	tests/fault/fault_hang_daemon.sh
 TESTS += $(FAULT_TESTS)
 EXTRA_DIST += $(FAULT_TESTS) tests/fault/fault_lib.sh
 
