@@ -390,25 +390,35 @@ static bool start_log(struct step_run *s, int64_t start_ms)
 }
 
 /* After the step ended: wait for end of stream, but close a stream that
- * stays silent for PERCH_LOG_LINGER_MS. */
-static void finish_log(struct step_run *s)
+ * stays silent for PERCH_LOG_LINGER_MS.  A cancelled step has not ended in
+ * the backend (destroy_step, which comes after this, ends it), so its
+ * stream may never fall silent: it gets PERCH_LOG_LINGER_MS in all. */
+static void finish_log(struct step_run *s, bool cancelled)
 {
 	struct run *r = s->run;
 	if (s->log_thread_started) {
+		int64_t cut_at = cancelled ? perch_mono_ms() + PERCH_LOG_LINGER_MS : INT64_MAX;
 		pthread_mutex_lock(&r->lock);
 		bool stopped = false;
 		while (!s->log_done) {
-			int64_t idle = perch_mono_ms() - atomic_load(&s->last_read_ms);
-			if (!stopped && idle >= PERCH_LOG_LINGER_MS) {
+			int64_t now = perch_mono_ms();
+			int64_t idle = now - atomic_load(&s->last_read_ms);
+			if (!stopped && (idle >= PERCH_LOG_LINGER_MS || now >= cut_at)) {
 				uint64_t one = 1;
 				if (write(s->stop_fd, &one, sizeof one) < 0) {
 					/* eventfd write cannot fail here */
 				}
 				stopped = true;
-				say(r, PERCH_LOG_WARN,
-				    "step \"%s\": its log stayed open %d ms after the step "
-				    "ended (a background process still holds it); closed it",
-				    s->step->name, PERCH_LOG_LINGER_MS);
+				if (cancelled)
+					say(r, PERCH_LOG_DEBUG,
+					    "step \"%s\": stopped reading its log %d ms after it "
+					    "was cancelled (destroy_step ends the rest)",
+					    s->step->name, PERCH_LOG_LINGER_MS);
+				else
+					say(r, PERCH_LOG_WARN,
+					    "step \"%s\": its log stayed open %d ms after the step "
+					    "ended (a background process still holds it); closed it",
+					    s->step->name, PERCH_LOG_LINGER_MS);
 			}
 			cond_wait_ms(r, 100);
 		}
@@ -622,7 +632,7 @@ static bool step_body(struct step_run *s)
 		res->cancelled = true;
 
 destroy:
-	finish_log(s);
+	finish_log(s, res->cancelled && !res->exited);
 	res->finished_ns = perch_real_ns();
 	if (!ctl_enter(r->ctl)) {
 		/* Handed over: the step stays in the backend for the new owner,
@@ -694,7 +704,7 @@ static void give_up_step(struct step_run *s, const char *name, int64_t grace, co
 			/* eventfd write cannot fail here */
 		}
 	}
-	finish_log(s);
+	finish_log(s, true);
 	res->finished_ns = perch_real_ns();
 	if (ctl_enter(r->ctl)) {
 		judge(s);

@@ -33,6 +33,7 @@ DAEMON_TESTS = \
 	tests/daemon/adopt.sh \
 	tests/daemon/adopt_phases.sh \
 	tests/daemon/adopt_docker.sh \
+	tests/daemon/cancel_docker.sh \
 	tests/daemon/shutdown.sh \
 	tests/daemon/swap.sh \
 	tests/daemon/remove.sh
