@@ -16,3 +16,8 @@ bench_docker_floor_SOURCES = bench/docker_floor.c
 bench_docker_floor_CFLAGS = $(AM_CFLAGS) $(LIBCURL_CFLAGS) $(JSONC_CFLAGS)
 bench_docker_floor_LDADD = $(LIBCURL_LIBS) $(JSONC_LIBS)
 EXTRA_DIST += bench/docker_steps.sh bench/docker_logs.sh
+# Probes of the daemon's timing (reply lines stamped on arrival, polls
+# without client start-up): bench/swap_gap.sh and bench/adopt_docker.sh.
+EXTRA_PROGRAMS += bench/ctlwatch
+bench_ctlwatch_SOURCES = bench/ctlwatch.c
+EXTRA_DIST += bench/reload.sh bench/swap_gap.sh bench/adopt_docker.sh
