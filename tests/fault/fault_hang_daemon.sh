@@ -4,7 +4,9 @@
 # whose wait_step hangs ends as killed (perch wait exits 130) with one line
 # naming the call; the daemon still answers, runs the next workflow, keeps
 # the stuck plugin loaded when a reload retires it (a call may still run
-# in its code), and shuts down when asked.
+# in its code), and shuts down when asked.  A shutdown that finds a hung
+# wait (shutdown_timeout passes, the backend cannot resume, so the
+# workflow is cancelled) stays bounded too.
 # (tests/daemon/lib.sh, not fault_lib.sh: both make $T/plugins.)
 . "${abs_top_srcdir}/tests/daemon/lib.sh"
 
@@ -49,3 +51,19 @@ grep -q "plugin faulty .* unloaded" "$DAEMON_LOG" && fail_log "the stuck plugin 
 # SIGTERM still stops it (the stuck thread is no reason to stay).
 stop_daemon
 [ "$daemon_rc" = 0 ] || fail_log "the daemon exited $daemon_rc after SIGTERM"
+
+# Shutdown with a hung wait running: after shutdown_timeout the workflow is
+# cancelled (faulty cannot resume), its wait is given up on 10 s later,
+# and the daemon exits (wait_exit allows 60 s).
+write_conf 'max_workflows = 4;
+shutdown_timeout = "1s";'
+PERCH_FAULTY_MODE=hang-wait start_daemon
+submit "$T/wf.json" --backend faulty
+S=$id
+wait_until "the second stuck step to start" started
+kill -TERM "$DAEMON_PID"
+wait_exit
+[ "$daemon_rc" = 0 ] || fail_log "the daemon exited $daemon_rc after SIGTERM with a hung wait"
+grep -q "workflow $S: step \"stuck\": the backend's wait_step call did not return" "$DAEMON_LOG" ||
+	fail_log "no line naming the stuck call at shutdown"
+jq_check '.status == "killed"' "$STATE/workflows/$S/result.json"
