@@ -389,19 +389,29 @@ static bool start_log(struct step_run *s, int64_t start_ms)
 	return true;
 }
 
+/* How long finish_log reads a step's stream after the step ended. */
+enum log_budget {
+	LOG_UNTIL_SILENT, /* to its end, unless silent for PERCH_LOG_LINGER_MS */
+	LOG_LINGER,       /* at most PERCH_LOG_LINGER_MS in all */
+	LOG_NOW,          /* stop at once (the step was given up on) */
+};
+
 /* After the step ended: wait for end of stream, but close a stream that
  * stays silent for PERCH_LOG_LINGER_MS.  A cancelled step has not ended in
  * the backend (destroy_step, which comes after this, ends it), so its
- * stream may never fall silent: it gets PERCH_LOG_LINGER_MS in all. */
-static void finish_log(struct step_run *s, bool cancelled)
+ * stream may never fall silent: it gets LOG_LINGER. */
+static void finish_log(struct step_run *s, enum log_budget budget)
 {
 	struct run *r = s->run;
 	if (s->log_thread_started) {
-		int64_t cut_at = cancelled ? perch_mono_ms() + PERCH_LOG_LINGER_MS : INT64_MAX;
+		int64_t now = perch_mono_ms();
+		int64_t cut_at = budget == LOG_NOW      ? now
+				 : budget == LOG_LINGER ? now + PERCH_LOG_LINGER_MS
+							: INT64_MAX;
 		pthread_mutex_lock(&r->lock);
 		bool stopped = false;
 		while (!s->log_done) {
-			int64_t now = perch_mono_ms();
+			now = perch_mono_ms();
 			int64_t idle = now - atomic_load(&s->last_read_ms);
 			if (!stopped && (idle >= PERCH_LOG_LINGER_MS || now >= cut_at)) {
 				uint64_t one = 1;
@@ -409,12 +419,12 @@ static void finish_log(struct step_run *s, bool cancelled)
 					/* eventfd write cannot fail here */
 				}
 				stopped = true;
-				if (cancelled)
+				if (budget == LOG_LINGER)
 					say(r, PERCH_LOG_DEBUG,
 					    "step \"%s\": stopped reading its log %d ms after it "
 					    "was cancelled (destroy_step ends the rest)",
 					    s->step->name, PERCH_LOG_LINGER_MS);
-				else
+				else if (budget == LOG_UNTIL_SILENT)
 					say(r, PERCH_LOG_WARN,
 					    "step \"%s\": its log stayed open %d ms after the step "
 					    "ended (a background process still holds it); closed it",
@@ -632,7 +642,7 @@ static bool step_body(struct step_run *s)
 		res->cancelled = true;
 
 destroy:
-	finish_log(s, res->cancelled && !res->exited);
+	finish_log(s, res->cancelled && !res->exited ? LOG_LINGER : LOG_UNTIL_SILENT);
 	res->finished_ns = perch_real_ns();
 	if (!ctl_enter(r->ctl)) {
 		/* Handed over: the step stays in the backend for the new owner,
@@ -698,13 +708,7 @@ static void give_up_step(struct step_run *s, const char *name, int64_t grace, co
 		res->error = perch_xasprintf("the backend's %s call never returned", name);
 	res->cancelled = wf_cancelled(r);
 	res->infra_error = !res->cancelled;
-	if (s->log_thread_started && s->stop_fd >= 0) {
-		uint64_t one = 1;
-		if (write(s->stop_fd, &one, sizeof one) < 0) {
-			/* eventfd write cannot fail here */
-		}
-	}
-	finish_log(s, true);
+	finish_log(s, LOG_NOW);
 	res->finished_ns = perch_real_ns();
 	if (ctl_enter(r->ctl)) {
 		judge(s);
