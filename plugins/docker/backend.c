@@ -6,6 +6,7 @@
 #define _GNU_SOURCE
 #include "docker.h"
 
+#include <ctype.h>
 #include <curl/curl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,6 +67,18 @@ static const char *normalize_arch(const char *a)
 	return a;
 }
 
+/* An OS or architecture name as the engine reports one ("linux",
+ * "amd64", "arm"): short, and nothing a platform string cannot hold. */
+static bool platform_part_ok(const char *p)
+{
+	size_t n = 0;
+
+	for (; p[n] != '\0'; n++)
+		if (n >= 24 || !(isalnum((unsigned char)p[n]) || strchr("_.-", p[n])))
+			return false;
+	return n > 0;
+}
+
 /* GET /info: the platform for BackendInfo. */
 static perch_status engine_info(perch_instance *inst, int cfd, char *platform,
 				size_t size, perch_error *err)
@@ -77,7 +90,7 @@ static perch_status engine_info(perch_instance *inst, int cfd, char *platform,
 		.timeout_ms = 60000,
 	};
 	json_object *info = NULL;
-	const char *os;
+	const char *os, *arch;
 	perch_status st;
 
 	st = perch_docker_call(&inst->client, &r, &info, NULL, err,
@@ -85,9 +98,21 @@ static perch_status engine_info(perch_instance *inst, int cfd, char *platform,
 	if (st != PERCH_OK)
 		return st;
 	os = perch_docker_jstr(info, "OSType");
-	inst->windows = os != NULL && strcmp(os, "windows") == 0;
-	snprintf(platform, size, "%s/%s", os ? os : "linux",
-		 normalize_arch(perch_docker_jstr(info, "Architecture")));
+	arch = normalize_arch(perch_docker_jstr(info, "Architecture"));
+	if (os == NULL)
+		os = "linux";
+	/* Not echoed: an engine's odd answer could break the one-line error. */
+	if (!platform_part_ok(os) || !platform_part_ok(arch)) {
+		st = perch_error_set(err, PERCH_ERR_UNAVAILABLE,
+				     "docker info: the engine at %s reports an %s "
+				     "that is not a platform name",
+				     inst->client.display,
+				     platform_part_ok(os) ? "Architecture" : "OSType");
+		json_object_put(info);
+		return st;
+	}
+	inst->windows = strcmp(os, "windows") == 0;
+	snprintf(platform, size, "%s/%s", os, arch);
 	json_object_put(info);
 	return PERCH_OK;
 }
